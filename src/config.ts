@@ -1,0 +1,158 @@
+/**
+ * config.json → {@link ModelConfig}, in the glossary's names.
+ *
+ * | glossary      | HF config key            | paper symbol | 7B value |
+ * |---------------|--------------------------|--------------|----------|
+ * | `dModel`      | `hidden_size`            | D            | 4096     |
+ * | `dInner`      | `intermediate_size`      | E·D          | 8192     |
+ * | `dState`      | `state_size`             | N            | 16       |
+ * | `dConv`       | `conv_kernel`            | K            | 4        |
+ * | `dtRank`      | `time_step_rank`         | R            | 256      |
+ * | `nLayer`      | `num_hidden_layers`      | —            | 64       |
+ * | `vocabSize`   | `vocab_size`             | V            | 65024    |
+ *
+ * Traps handled here (see docs/falcon-mamba-math.md §1): `intermediate_size` wins over `expand`
+ * (falcon-mamba-7b says `expand: 16` with `intermediate_size: 8192`); `time_step_rank: "auto"` is
+ * `ceil(hidden_size / 16)`; `mixer_rms_eps` defaults to 1e-6; `tie_word_embeddings` defaults to true.
+ */
+import { ConfigError } from './errors.ts';
+
+/** The two architectures this project runs. FalconMamba = Mamba-1 + a weightless RMS norm of dt, B and C. */
+export type ModelType = 'falcon_mamba' | 'mamba';
+
+/** A normalized model configuration. All sizes are positive integers. */
+export interface ModelConfig {
+  modelType: ModelType;
+  /** D: width of the residual stream (`hidden_size`). */
+  dModel: number;
+  /** E·D: width inside the mixer (`intermediate_size`, else `expand * hidden_size`). */
+  dInner: number;
+  /** N: SSM state size per channel (`state_size`). */
+  dState: number;
+  /** K: causal conv kernel width (`conv_kernel`). */
+  dConv: number;
+  /** R: rank of the dt projection (`time_step_rank`). */
+  dtRank: number;
+  /** Number of Mamba blocks (`num_hidden_layers`). */
+  nLayer: number;
+  /** V: vocabulary size (`vocab_size`). */
+  vocabSize: number;
+  /** eps of the block RMSNorms and `norm_f` (`layer_norm_epsilon`). */
+  normEps: number;
+  /** eps of FalconMamba's weightless dt/B/C RMS norm (`mixer_rms_eps`); unused for `mamba`. */
+  mixerRmsEps: number;
+  /** Whether FalconMamba's dt/B/C RMS norm is applied (true exactly for `falcon_mamba`). */
+  dtBCNorm: boolean;
+  /** Bias on in_proj and out_proj (`use_bias`). */
+  useBias: boolean;
+  /** Bias on conv1d (`use_conv_bias`). */
+  useConvBias: boolean;
+  /** lm_head shares the embedding matrix (`tie_word_embeddings`). */
+  tieWordEmbeddings: boolean;
+  /** Token ids from config.json (generation_config.json may override eos for generation). */
+  bosTokenId: number | null;
+  eosTokenId: number[];
+  padTokenId: number | null;
+}
+
+type Json = Record<string, unknown>;
+
+function field(raw: Json, key: string, source: string): unknown {
+  return raw[key];
+}
+
+function positiveInt(raw: Json, key: string, source: string, fallback?: number): number {
+  const v = field(raw, key, source);
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw new ConfigError(`${source}: missing required field "${key}"`);
+  }
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new ConfigError(`${source}: field "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  if (v > 1 << 24) throw new ConfigError(`${source}: field "${key}" = ${v} is implausibly large`);
+  return v;
+}
+
+function positiveNumber(raw: Json, key: string, source: string, fallback: number): number {
+  const v = field(raw, key, source);
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new ConfigError(`${source}: field "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function bool(raw: Json, key: string, source: string, fallback: boolean): boolean {
+  const v = field(raw, key, source);
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'boolean') throw new ConfigError(`${source}: field "${key}" must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Reads a token-id field that may be a number, a list of numbers, or absent. */
+export function tokenIdList(v: unknown, key: string, source: string): number[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  for (const id of list) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+      throw new ConfigError(`${source}: field "${key}" must be a token id or a list of token ids, got ${JSON.stringify(v)}`);
+    }
+  }
+  return list as number[];
+}
+
+function optionalTokenId(raw: Json, key: string, source: string): number | null {
+  const list = tokenIdList(raw[key], key, source);
+  if (list.length > 1) throw new ConfigError(`${source}: field "${key}" must be a single token id`);
+  return list.length ? list[0] : null;
+}
+
+/**
+ * Normalizes a parsed config.json. `source` names the file in error messages.
+ * @throws ConfigError for a missing or invalid field, or a `model_type` other than `falcon_mamba` / `mamba`.
+ */
+export function parseConfig(raw: unknown, source = 'config.json'): ModelConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${source}: expected a JSON object`);
+  }
+  const c = raw as Json;
+  const modelType = c.model_type;
+  if (modelType !== 'falcon_mamba' && modelType !== 'mamba') {
+    throw new ConfigError(
+      `${source}: model_type ${JSON.stringify(modelType)} is not supported (expected "falcon_mamba" or "mamba")`,
+    );
+  }
+  const dModel = positiveInt(c, 'hidden_size', source);
+  const expand = positiveNumber(c, 'expand', source, 2);
+  // intermediate_size wins over expand: HF sets explicit kwargs after computing the default.
+  const dInner = positiveInt(c, 'intermediate_size', source, Math.trunc(expand * dModel));
+  let dtRank: number;
+  const rawRank = c.time_step_rank;
+  if (rawRank === undefined || rawRank === null || rawRank === 'auto') dtRank = Math.ceil(dModel / 16);
+  else dtRank = positiveInt(c, 'time_step_rank', source);
+  const act = c.hidden_act;
+  if (act !== undefined && act !== 'silu' && act !== 'swish') {
+    throw new ConfigError(`${source}: hidden_act ${JSON.stringify(act)} is not supported (only "silu")`);
+  }
+  const isFalcon = modelType === 'falcon_mamba';
+  return {
+    modelType,
+    dModel,
+    dInner,
+    dState: positiveInt(c, 'state_size', source, 16),
+    dConv: positiveInt(c, 'conv_kernel', source, 4),
+    dtRank,
+    nLayer: positiveInt(c, 'num_hidden_layers', source),
+    vocabSize: positiveInt(c, 'vocab_size', source),
+    normEps: positiveNumber(c, 'layer_norm_epsilon', source, 1e-5),
+    mixerRmsEps: positiveNumber(c, 'mixer_rms_eps', source, 1e-6),
+    dtBCNorm: isFalcon,
+    useBias: bool(c, 'use_bias', source, false),
+    useConvBias: bool(c, 'use_conv_bias', source, true),
+    tieWordEmbeddings: bool(c, 'tie_word_embeddings', source, true),
+    bosTokenId: optionalTokenId(c, 'bos_token_id', source),
+    eosTokenId: tokenIdList(c.eos_token_id, 'eos_token_id', source),
+    padTokenId: optionalTokenId(c, 'pad_token_id', source),
+  };
+}

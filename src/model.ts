@@ -1,0 +1,73 @@
+/**
+ * The one `Model` interface that both backends implement and everything above them (generation, CLI,
+ * oracle) depends on. A model is a value: two models can live side by side, and a sequence's whole memory
+ * of the past is its {@link ModelState}, which the caller owns.
+ */
+import type { ModelConfig } from './config.ts';
+
+/**
+ * The recurrent state of one sequence: per layer the last K−1 conv inputs and the SSM state.
+ * Its size is constant, whatever the sequence length.
+ */
+export interface ModelState {
+  /** (nLayer, dInner, dConv−1): last K−1 inputs of the causal conv, oldest first. */
+  conv: Float32Array;
+  /** (nLayer, dInner, dState): the SSM hidden state h. */
+  ssm: Float32Array;
+  /** Tokens fed so far. */
+  position: number;
+}
+
+/** Which implementation runs the forward pass. */
+export type Backend = 'reference' | 'wasm';
+
+/** Weight precision inside the engine: as stored (`auto`), widened (`f32`), or block-quantized at load time. */
+export type WeightDType = 'auto' | 'f32' | 'bf16' | 'q8' | 'q4';
+
+/** Progress of a load, for progress bars. */
+export interface LoadProgress {
+  /** Weight bytes read so far and in all. */
+  loadedBytes: number;
+  totalBytes: number;
+  /** The tensor being read. */
+  tensor: string;
+}
+
+export interface LoadOptions {
+  backend?: Backend;
+  dtype?: WeightDType;
+  /** Worker threads for the wasm backend (default: number of cores). */
+  threads?: number;
+  /** Tokens per chunk of `prefill` in the wasm backend. */
+  chunkSize?: number;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export interface Model {
+  readonly config: ModelConfig;
+  readonly backend: Backend;
+  /** Logits for every position of `ids` from a fresh state: (T, V) row-major. */
+  forward(ids: ArrayLike<number>): Float32Array | Promise<Float32Array>;
+  /** A zeroed state for a new sequence. */
+  createState(): ModelState;
+  /**
+   * Feeds `ids` through the sequence path, advancing `state`; returns the last position's logits (V).
+   * Can be called repeatedly (chunked prefill): the result equals one call with all the ids.
+   */
+  prefill(state: ModelState, ids: ArrayLike<number>): Float32Array | Promise<Float32Array>;
+  /** Feeds one token; returns its logits (V) and advances `state`. */
+  step(state: ModelState, id: number): Float32Array | Promise<Float32Array>;
+  /** Releases workers and memory. The model cannot be used afterwards. */
+  dispose(): void | Promise<void>;
+}
+
+/** Bytes of one sequence's state (f32 conv + ssm). */
+export function stateFloats(c: ModelConfig): { conv: number; ssm: number } {
+  return { conv: c.nLayer * c.dInner * (c.dConv - 1), ssm: c.nLayer * c.dInner * c.dState };
+}
+
+/** A zeroed state for a config (shared by every backend). */
+export function zeroState(c: ModelConfig): ModelState {
+  const n = stateFloats(c);
+  return { conv: new Float32Array(n.conv), ssm: new Float32Array(n.ssm), position: 0 };
+}

@@ -1,0 +1,247 @@
+/**
+ * The reference operators of a Mamba-1 / FalconMamba block, written to be read beside the paper
+ * (Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", 2023, §3 and Algorithm 2)
+ * and Hugging Face's `MambaMixer.slow_forward` / `FalconMambaMixer.slow_forward`.
+ *
+ * Glossary (docs/falcon-mamba-math.md): L tokens in this call, D = dModel, E = dInner, N = dState,
+ * K = dConv, R = dtRank. Matrices are row-major; a linear layer's weight is `[out, in]` as in `nn.Linear`.
+ *
+ * Numerics: values are stored in Float32Array (as PyTorch's float32 stores them); reductions accumulate in
+ * JavaScript's float64 and are rounded once when stored, which is at least as accurate as PyTorch's f32 sums.
+ * Elementwise steps round through `Math.fround` where PyTorch would round to f32.
+ *
+ * Every function writes into an output passed first and takes sizes explicitly (llama2.c style), so the
+ * WebAssembly twins in `assembly/` can share names and argument order. None of them allocates per token,
+ * except `selectiveScan`'s readable temporaries noted below.
+ */
+
+const f = Math.fround;
+
+/** silu(a) = a · σ(a) = a / (1 + e^(−a)). The activation of the conv output and of the gate z. */
+export function silu(a: number): number {
+  return f(a / (1 + Math.exp(-a)));
+}
+
+/**
+ * softplus(a) = log(1 + e^a), PyTorch's `F.softplus` with beta = 1 and threshold = 20 (above it, a itself).
+ * Turns the raw time step into a positive Δ (paper §3.2, τ_Δ = softplus).
+ */
+export function softplus(a: number): number {
+  return a > 20 ? a : f(Math.log1p(Math.exp(a)));
+}
+
+/**
+ * out (L, n) = rms(x (L, n)) · weight (n), row by row:  x · 1/sqrt(mean(x²) + eps), then · weight.
+ * HF `MambaRMSNorm.forward` / FalconMamba `rms_forward`: normalize in f32, then multiply by the gain.
+ * `weight = null` gives the weightless norm FalconMamba applies to dt, B and C.
+ * `out` may alias `x`.
+ */
+export function rmsNorm(
+  out: Float32Array,
+  x: Float32Array,
+  weight: Float32Array | null,
+  L: number,
+  n: number,
+  eps: number,
+): void {
+  for (let t = 0; t < L; t++) {
+    const row = t * n;
+    let sumSq = 0;
+    for (let i = 0; i < n; i++) sumSq += x[row + i] * x[row + i];
+    const inv = f(1 / Math.sqrt(f(f(sumSq / n) + eps)));
+    for (let i = 0; i < n; i++) {
+      const normed = f(x[row + i] * inv);
+      out[row + i] = weight ? f(normed * weight[i]) : normed;
+    }
+  }
+}
+
+/**
+ * out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF).  PyTorch `nn.Linear`.
+ * `bias = null` for layers without one. `out` must not alias `x`.
+ */
+export function linear(
+  out: Float32Array,
+  x: Float32Array,
+  W: Float32Array,
+  bias: Float32Array | null,
+  L: number,
+  inF: number,
+  outF: number,
+): void {
+  for (let t = 0; t < L; t++) {
+    const xr = t * inF;
+    for (let o = 0; o < outF; o++) {
+      const wr = o * inF;
+      let acc = bias ? bias[o] : 0;
+      for (let i = 0; i < inF; i++) acc += W[wr + i] * x[xr + i];
+      out[t * outF + o] = acc;
+    }
+  }
+}
+
+/**
+ * out (L, D) = table (V, D)[ids (L)]: the token embedding.
+ */
+export function embed(out: Float32Array, table: Float32Array, ids: ArrayLike<number>, L: number, D: number): void {
+  for (let t = 0; t < L; t++) out.set(table.subarray(ids[t] * D, (ids[t] + 1) * D), t * D);
+}
+
+/**
+ * Causal depthwise convolution over time, with history (PyTorch `nn.Conv1d(groups=E, padding=K-1)` keeping
+ * the first L outputs; paper Figure 3's "Conv"):
+ *
+ *   out[t, c] = bias[c] + Σ_{k=0..K-1} w[c, k] · x[t − (K−1) + k, c]
+ *
+ * where x at times before this call comes from `convState` (E, K−1): the last K−1 inputs seen, oldest first
+ * (zeros for a fresh sequence). On return `convState` holds the last K−1 inputs including this call's, so
+ * calls can be chained over chunks of a sequence. `w` is conv1d.weight (E, 1, K) read as (E, K); `w[c, K−1]`
+ * multiplies the current token. `bias = null` when `use_conv_bias` is false.
+ *
+ * x (L, E) → out (L, E). The silu that follows is applied by the caller.
+ */
+export function causalConv1d(
+  out: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  convState: Float32Array,
+  L: number,
+  E: number,
+  K: number,
+): void {
+  const H = K - 1; // history length
+  for (let c = 0; c < E; c++) {
+    // The input column of channel c: K−1 values of history, then this call's L values.
+    const at = (tau: number) => (tau < 0 ? convState[c * H + H + tau] : x[tau * E + c]);
+    for (let t = 0; t < L; t++) {
+      let acc = bias ? bias[c] : 0;
+      for (let k = 0; k < K; k++) acc += w[c * K + k] * at(t - H + k);
+      out[t * E + c] = acc;
+    }
+    // Keep the last K−1 inputs (oldest first) for the next call.
+    const kept = new Float32Array(H);
+    for (let j = 0; j < H; j++) kept[j] = at(L - H + j);
+    convState.set(kept, c * H);
+  }
+}
+
+/**
+ * One token of {@link causalConv1d}: x (E) → out (E), shifting `convState` (E, K−1) left by one.
+ * The same as HF's decode path (`conv_state.roll(-1)`, write the newest column, multiply and sum over K).
+ */
+export function causalConv1dStep(
+  out: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  convState: Float32Array,
+  E: number,
+  K: number,
+): void {
+  const H = K - 1;
+  for (let c = 0; c < E; c++) {
+    const s = c * H;
+    let acc = bias ? bias[c] : 0;
+    for (let k = 0; k < H; k++) acc += w[c * K + k] * convState[s + k];
+    acc += w[c * K + H] * x[c];
+    out[c] = acc;
+    for (let k = 0; k < H - 1; k++) convState[s + k] = convState[s + k + 1];
+    if (H > 0) convState[s + H - 1] = x[c];
+  }
+}
+
+/**
+ * FalconMamba's only addition to Mamba-1: after x_proj, a weightless RMS norm of each of dt (R), B (N) and
+ * C (N), each over its own width, eps = `mixer_rms_eps` (HF `FalconMambaMixer.slow_forward`, `rms_forward`).
+ * dbc (L, R+2N) is normalized in place; dt is normalized *before* dt_proj.
+ */
+export function dtBCRmsNorm(dbc: Float32Array, L: number, R: number, N: number, eps: number): void {
+  const W = R + 2 * N;
+  for (let t = 0; t < L; t++) {
+    const dt = dbc.subarray(t * W, t * W + R);
+    const B = dbc.subarray(t * W + R, t * W + R + N);
+    const C = dbc.subarray(t * W + R + N, t * W + W);
+    rmsNorm(dt, dt, null, 1, R, eps);
+    rmsNorm(B, B, null, 1, N, eps);
+    rmsNorm(C, C, null, 1, N, eps);
+  }
+}
+
+/**
+ * One step of the selective scan for one token (paper §3.2 and Algorithm 2; HF `slow_forward` loop body):
+ *
+ *   Δ      = softplus(delta[c])                 (delta already includes dt_proj's bias)
+ *   h[c,n] = exp(Δ · A[c,n]) · h[c,n] + (Δ · B[n]) · x[c]        (zero-order-hold A, Euler B)
+ *   y[c]   = (Σ_n h[c,n] · C[n] + D[c] · x[c]) · silu(z[c])
+ *
+ * x (E) is the conv output after silu, delta (E) the time step before softplus, A (E, N) = −exp(A_log),
+ * B (N), C (N), D (E), z (E) the gate. `state` (E, N) = h is updated in place; y (E) is written.
+ */
+export function selectiveScanStep(
+  y: Float32Array,
+  x: Float32Array,
+  delta: Float32Array,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+  D: Float32Array,
+  z: Float32Array,
+  state: Float32Array,
+  E: number,
+  N: number,
+): void {
+  for (let c = 0; c < E; c++) {
+    const dt = softplus(delta[c]);
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      const i = c * N + n;
+      const dA = f(Math.exp(f(A[i] * dt)));
+      const dBx = f(f(dt * B[n]) * x[c]); // HF order: (dt · B) first, then · x
+      state[i] = f(f(dA * state[i]) + dBx);
+      acc += state[i] * C[n];
+    }
+    const withSkip = f(f(acc) + f(x[c] * D[c]));
+    y[c] = f(withSkip * silu(z[c]));
+  }
+}
+
+/**
+ * The selective scan over a sequence: {@link selectiveScanStep} for t = 0..L−1, carrying `state` (E, N).
+ * The recurrence is the only sequential dependency of the model; nothing of size (L, E, N) is materialized.
+ *
+ * x, delta, z, y: (L, E); B, C: (L, N) read with row stride `bcStride` (they are views into x_proj's
+ * (L, R+2N) output, so the stride is R+2N); A (E, N); D (E); state (E, N).
+ */
+export function selectiveScan(
+  y: Float32Array,
+  x: Float32Array,
+  delta: Float32Array,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+  D: Float32Array,
+  z: Float32Array,
+  state: Float32Array,
+  L: number,
+  E: number,
+  N: number,
+  bcStride: number = N,
+): void {
+  for (let t = 0; t < L; t++) {
+    const row = (a: Float32Array) => a.subarray(t * E, (t + 1) * E);
+    selectiveScanStep(
+      row(y),
+      row(x),
+      row(delta),
+      A,
+      B.subarray(t * bcStride, t * bcStride + N),
+      C.subarray(t * bcStride, t * bcStride + N),
+      D,
+      row(z),
+      state,
+      E,
+      N,
+    );
+  }
+}
