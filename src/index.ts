@@ -1,0 +1,13 @@
+/**
+ * falcon-mamba: FalconMamba-7B and any Mamba-1 checkpoint on the CPU, exact against Hugging Face transformers.
+ * The public API; this file only re-exports.
+ * @packageDocumentation
+ */
+export { loadModel, DEFAULT_BACKEND } from './load.ts';
+export type { Model, ModelState, Backend, WeightDType, LoadOptions, LoadProgress } from './model.ts';
+export { parseConfig, type ModelConfig, type ModelType } from './config.ts';
+export { Checkpoint, expectedTensors } from './io/checkpoint.ts';
+export { readSafetensorsHeader, type DType, type TensorInfo } from './io/safetensors.ts';
+export { FalconMambaError, ConfigError, CheckpointError, TokenizerError, InputError } from './errors.ts';
+export { ReferenceModel, type TraceHook } from './reference/model.ts';
+export * as ops from './reference/ops.ts';

@@ -1,0 +1,182 @@
+/**
+ * safetensors: an 8-byte little-endian header length, a JSON header, then raw tensor bytes.
+ * Header: `{ "<name>": { "dtype": "BF16", "shape": [..], "data_offsets": [begin, end] }, "__metadata__": {..} }`
+ * with offsets relative to the end of the header.
+ *
+ * The whole header is validated before any tensor data is touched: the length fits the file, the JSON is an
+ * object, each dtype is supported, offsets lie inside the file, no two tensors overlap, and
+ * shape × dtype size = byte length. A hostile file gets a {@link CheckpointError} that names the file and
+ * tensor, never a crash or a huge allocation (the header is capped, data is only read by exact byte range).
+ */
+import { open, stat } from 'node:fs/promises';
+import { CheckpointError } from '../errors.ts';
+
+/** Stored element types this project reads. */
+export type DType = 'F32' | 'BF16' | 'F16';
+
+/** Bytes per element of each supported dtype. */
+export const DTYPE_BYTES: Record<DType, number> = { F32: 4, BF16: 2, F16: 2 };
+
+/** HF's own reader refuses headers above 100 MB; a real 7B header is ~20 KB. */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** Where one tensor lives. Offsets are absolute byte positions in `file`. */
+export interface TensorInfo {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  file: string;
+  start: number;
+  end: number;
+}
+
+/** A parsed and validated safetensors header. */
+export interface SafetensorsHeader {
+  file: string;
+  fileSize: number;
+  /** Byte position where tensor data begins (8 + header length). */
+  dataStart: number;
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+}
+
+/**
+ * Validates the JSON header of `file` (already read: `headerJson` is its text, `fileSize` the file's size).
+ * Exposed for tests; {@link readSafetensorsHeader} reads a file and calls it.
+ */
+export function parseSafetensorsHeader(headerJson: string, dataStart: number, fileSize: number, file: string): SafetensorsHeader {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(headerJson);
+  } catch (e) {
+    throw new CheckpointError(`${file}: safetensors header is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new CheckpointError(`${file}: safetensors header is not a JSON object`);
+  }
+  const dataBytes = fileSize - dataStart;
+  const tensors = new Map<string, TensorInfo>();
+  let metadata: Record<string, string> = {};
+  for (const [name, entry] of Object.entries(parsed as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+        throw new CheckpointError(`${file}: __metadata__ must be an object of strings`);
+      }
+      metadata = entry as Record<string, string>;
+      continue;
+    }
+    const where = `${file}: tensor "${name}"`;
+    if (typeof entry !== 'object' || entry === null) throw new CheckpointError(`${where}: entry is not an object`);
+    const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) {
+      throw new CheckpointError(`${where}: dtype ${JSON.stringify(dtype)} is not supported (F32, BF16, F16)`);
+    }
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new CheckpointError(`${where}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    }
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
+      throw new CheckpointError(`${where}: data_offsets ${JSON.stringify(offsets)} are not [begin, end] with begin <= end`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end > dataBytes) {
+      throw new CheckpointError(`${where}: data_offsets [${begin}, ${end}] run past the end of the file (${dataBytes} data bytes)`);
+    }
+    let count = 1;
+    for (const d of shape as number[]) count *= d;
+    const expected = count * DTYPE_BYTES[dtype as DType];
+    if (expected !== end - begin) {
+      throw new CheckpointError(
+        `${where}: shape ${JSON.stringify(shape)} × ${dtype} is ${expected} bytes but data_offsets span ${end - begin}`,
+      );
+    }
+    tensors.set(name, { name, dtype: dtype as DType, shape: shape as number[], file, start: dataStart + begin, end: dataStart + end });
+  }
+  // No two tensors may share bytes.
+  const sorted = [...tensors.values()].sort((a, b) => a.start - b.start);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].start < sorted[i - 1].end && sorted[i].end > sorted[i].start) {
+      throw new CheckpointError(`${file}: tensors "${sorted[i - 1].name}" and "${sorted[i].name}" overlap`);
+    }
+  }
+  return { file, fileSize, dataStart, tensors, metadata };
+}
+
+/** Reads and validates the header of a safetensors file without reading tensor data. */
+export async function readSafetensorsHeader(file: string): Promise<SafetensorsHeader> {
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    throw new CheckpointError(`${file}: cannot read the file`);
+  }
+  if (size < 8) throw new CheckpointError(`${file}: truncated (${size} bytes, less than the 8-byte header length)`);
+  const fh = await open(file, 'r');
+  try {
+    const lenBuf = Buffer.alloc(8);
+    await fh.read(lenBuf, 0, 8, 0);
+    const n = lenBuf.readBigUInt64LE(0);
+    if (n > BigInt(MAX_HEADER_BYTES)) {
+      throw new CheckpointError(`${file}: header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+    }
+    const headerLen = Number(n);
+    if (8 + headerLen > size) {
+      throw new CheckpointError(`${file}: header length ${headerLen} runs past the end of the file (${size} bytes)`);
+    }
+    const headerBuf = Buffer.alloc(headerLen);
+    await fh.read(headerBuf, 0, headerLen, 8);
+    return parseSafetensorsHeader(headerBuf.toString('utf8'), 8 + headerLen, size, file);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads a tensor's stored bytes (exactly its byte range) into a fresh, aligned buffer. */
+export async function readTensorBytes(t: TensorInfo): Promise<Uint8Array> {
+  const out = new Uint8Array(new ArrayBuffer(t.end - t.start));
+  const fh = await open(t.file, 'r');
+  try {
+    let done = 0;
+    while (done < out.length) {
+      const { bytesRead } = await fh.read(out, done, Math.min(out.length - done, 1 << 28), t.start + done);
+      if (bytesRead === 0) throw new CheckpointError(`${t.file}: tensor "${t.name}": file ended while reading`);
+      done += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return out;
+}
+
+/** bf16 → f32 is exact: the bf16 bits are the top half of the f32 bits. */
+export function bf16ToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
+  const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
+  for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
+  return dst;
+}
+
+/** IEEE half → f32 (exact), including subnormals, infinities and NaN. */
+export function f16ToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
+  for (let i = 0; i < src.length; i++) {
+    const h = src[i];
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) dst[i] = sign * frac * 2 ** -24;
+    else if (exp === 31) dst[i] = frac ? NaN : sign * Infinity;
+    else dst[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return dst;
+}
+
+/** Widens stored bytes of `dtype` to a new Float32Array. */
+export function toF32(bytes: Uint8Array, dtype: DType): Float32Array {
+  const n = bytes.byteLength / DTYPE_BYTES[dtype];
+  if (dtype === 'F32') return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+  return dtype === 'BF16' ? bf16ToF32(halves) : f16ToF32(halves);
+}

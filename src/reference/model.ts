@@ -1,0 +1,251 @@
+/**
+ * The reference backend: the Mamba-1 / FalconMamba model built from the readable operators in `ops.ts`.
+ * It is the oracle every faster path is judged against, so it favours clarity over speed; it widens every
+ * weight to f32 at load (fine for the test and demo models; the wasm backend keeps bf16 for the 7B).
+ *
+ * Data path of one call over L tokens (docs/falcon-mamba-math.md §5):
+ *   h = Emb[ids]
+ *   per layer: u = RMSNorm(h); x, z = in_proj(u); x = silu(conv(x)); dt, B, C = x_proj(x)
+ *              (FalconMamba: dt, B, C = rms(dt), rms(B), rms(C)); delta = dt_proj(dt)
+ *              y = selectiveScan(x, delta, A, B, C, D, z); h = h + out_proj(y)
+ *   logits = lm_head(RMSNorm_f(h))
+ */
+import type { ModelConfig } from '../config.ts';
+import type { Checkpoint } from '../io/checkpoint.ts';
+import { InputError } from '../errors.ts';
+import { stateFloats, zeroState, type Model, type ModelState } from '../model.ts';
+import {
+  causalConv1d,
+  causalConv1dStep,
+  dtBCRmsNorm,
+  embed,
+  linear,
+  rmsNorm,
+  selectiveScan,
+  selectiveScanStep,
+  silu,
+} from './ops.ts';
+
+/** One block's weights, all f32. Shapes in glossary units. */
+export interface LayerWeights {
+  norm: Float32Array; // (D)
+  inProj: Float32Array; // (2E, D)
+  inProjBias: Float32Array | null; // (2E)
+  convWeight: Float32Array; // (E, K)
+  convBias: Float32Array | null; // (E)
+  xProj: Float32Array; // (R+2N, E)
+  dtProj: Float32Array; // (E, R)
+  dtProjBias: Float32Array; // (E)
+  A: Float32Array; // (E, N) = −exp(A_log), computed once at load
+  D: Float32Array; // (E)
+  outProj: Float32Array; // (D, E)
+  outProjBias: Float32Array | null; // (D)
+}
+
+export interface Weights {
+  embeddings: Float32Array; // (V, D)
+  layers: LayerWeights[];
+  normF: Float32Array; // (D)
+  lmHead: Float32Array; // (V, D); the same array as `embeddings` when tied
+}
+
+/** Reads every weight of a checkpoint, widened to f32, one tensor at a time. */
+export async function loadReferenceWeights(ckpt: Checkpoint, onTensor?: (name: string, bytes: number) => void): Promise<Weights> {
+  const c = ckpt.config;
+  const read = async (name: string) => {
+    const w = await ckpt.readF32(name);
+    onTensor?.(name, ckpt.info(name).end - ckpt.info(name).start);
+    return w;
+  };
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < c.nLayer; i++) {
+    const p = `backbone.layers.${i}.`;
+    const Alog = await read(p + 'mixer.A_log');
+    const A = new Float32Array(Alog.length);
+    for (let j = 0; j < A.length; j++) A[j] = -Math.exp(Alog[j]);
+    layers.push({
+      norm: await read(p + 'norm.weight'),
+      inProj: await read(p + 'mixer.in_proj.weight'),
+      inProjBias: c.useBias ? await read(p + 'mixer.in_proj.bias') : null,
+      convWeight: await read(p + 'mixer.conv1d.weight'),
+      convBias: c.useConvBias ? await read(p + 'mixer.conv1d.bias') : null,
+      xProj: await read(p + 'mixer.x_proj.weight'),
+      dtProj: await read(p + 'mixer.dt_proj.weight'),
+      dtProjBias: await read(p + 'mixer.dt_proj.bias'),
+      A,
+      D: await read(p + 'mixer.D'),
+      outProj: await read(p + 'mixer.out_proj.weight'),
+      outProjBias: c.useBias ? await read(p + 'mixer.out_proj.bias') : null,
+    });
+  }
+  const embeddings = await read('backbone.embeddings.weight');
+  return {
+    embeddings,
+    layers,
+    normF: await read('backbone.norm_f.weight'),
+    lmHead: c.tieWordEmbeddings ? embeddings : await read('lm_head.weight'),
+  };
+}
+
+/**
+ * A hook called with each named intermediate of a forward pass (the oracle's trace, docs/oracle.md).
+ * Names follow HF module names: `layers.3.mixer.conv1d.out`. Values are views: copy them to keep them.
+ */
+export type TraceHook = (name: string, value: Float32Array, shape: number[]) => void;
+
+/** Checks token ids before they index the embedding table. */
+export function checkIds(ids: ArrayLike<number>, vocabSize: number): void {
+  for (let t = 0; t < ids.length; t++) {
+    const id = ids[t];
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new InputError(`token id ${id} at position ${t} is outside the vocabulary [0, ${vocabSize})`);
+    }
+  }
+}
+
+/** Checks that a state was made for a model of this shape. */
+export function checkState(state: ModelState, c: ModelConfig): void {
+  const n = stateFloats(c);
+  if (state?.conv?.length !== n.conv || state?.ssm?.length !== n.ssm) {
+    throw new InputError(
+      `state does not fit this model (conv ${state?.conv?.length} / ssm ${state?.ssm?.length} floats, expected ${n.conv} / ${n.ssm})`,
+    );
+  }
+}
+
+/**
+ * One Mamba block over L tokens (HF `MambaBlock` + `slow_forward`), updating `h` (L, D) in place and the
+ * layer's slices of the state. `conv` is this layer's (E, K−1) conv state, `ssm` its (E, N) SSM state.
+ */
+export function mambaBlock(
+  c: ModelConfig,
+  w: LayerWeights,
+  h: Float32Array,
+  L: number,
+  conv: Float32Array,
+  ssm: Float32Array,
+  trace?: TraceHook,
+  prefix = '',
+): void {
+  const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R } = c;
+  const emit = (name: string, v: Float32Array, shape: number[]) => trace?.(prefix + name, v, shape);
+  emit('input', h, [L, Dm]);
+
+  const u = new Float32Array(L * Dm);
+  rmsNorm(u, h, w.norm, L, Dm, c.normEps);
+  emit('norm', u, [L, Dm]);
+
+  // in_proj → (L, 2E); the first E columns are x, the last E the gate z.
+  const xz = new Float32Array(L * 2 * E);
+  linear(xz, u, w.inProj, w.inProjBias, L, Dm, 2 * E);
+  const x = new Float32Array(L * E);
+  const z = new Float32Array(L * E);
+  for (let t = 0; t < L; t++) {
+    x.set(xz.subarray(t * 2 * E, t * 2 * E + E), t * E);
+    z.set(xz.subarray(t * 2 * E + E, (t + 1) * 2 * E), t * E);
+  }
+  emit('mixer.in_proj.x', x, [L, E]);
+  emit('mixer.in_proj.z', z, [L, E]);
+
+  // Causal depthwise conv over time, then silu.
+  const xc = new Float32Array(L * E);
+  if (L === 1) causalConv1dStep(xc, x, w.convWeight, w.convBias, conv, E, K);
+  else causalConv1d(xc, x, w.convWeight, w.convBias, conv, L, E, K);
+  emit('mixer.conv1d.pre_silu', xc, [L, E]);
+  for (let i = 0; i < xc.length; i++) xc[i] = silu(xc[i]);
+  emit('mixer.conv1d.out', xc, [L, E]);
+
+  // x_proj → dt (R), B (N), C (N) per token; FalconMamba normalizes each.
+  const W = R + 2 * N;
+  const dbc = new Float32Array(L * W);
+  linear(dbc, xc, w.xProj, null, L, E, W);
+  emit('mixer.x_proj.out', dbc, [L, W]);
+  if (c.dtBCNorm) {
+    dtBCRmsNorm(dbc, L, R, N, c.mixerRmsEps);
+    emit('mixer.x_proj.normed', dbc, [L, W]);
+  }
+
+  // dt_proj (with bias) → delta (L, E); softplus happens inside the scan.
+  const dtRows = new Float32Array(L * R);
+  for (let t = 0; t < L; t++) dtRows.set(dbc.subarray(t * W, t * W + R), t * R);
+  const delta = new Float32Array(L * E);
+  linear(delta, dtRows, w.dtProj, w.dtProjBias, L, R, E);
+  emit('mixer.dt_proj.out', delta, [L, E]);
+
+  // Selective scan with D skip and silu(z) gate.
+  const y = new Float32Array(L * E);
+  const B = dbc.subarray(R);
+  const C = dbc.subarray(R + N);
+  if (L === 1) selectiveScanStep(y, xc, delta, w.A, B, C, w.D, z, ssm, E, N);
+  else selectiveScan(y, xc, delta, w.A, B, C, w.D, z, ssm, L, E, N, W);
+  emit('mixer.scan.out', y, [L, E]);
+
+  // out_proj and the residual add.
+  const o = new Float32Array(L * Dm);
+  linear(o, y, w.outProj, w.outProjBias, L, E, Dm);
+  emit('mixer.out_proj.out', o, [L, Dm]);
+  for (let i = 0; i < h.length; i++) h[i] = Math.fround(h[i] + o[i]);
+  emit('output', h, [L, Dm]);
+}
+
+/** The reference implementation of {@link Model}. */
+export class ReferenceModel implements Model {
+  readonly backend = 'reference' as const;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: Weights,
+  ) {}
+
+  createState(): ModelState {
+    return zeroState(this.config);
+  }
+
+  /**
+   * Runs L tokens through every layer from `state`, advancing it. Returns the final normed hidden states'
+   * logits for every position when `allLogits`, else for the last position only (the lm_head is the largest
+   * matmul; generation needs only the last row).
+   */
+  run(state: ModelState, ids: ArrayLike<number>, allLogits: boolean, trace?: TraceHook): Float32Array {
+    const c = this.config;
+    const L = ids.length;
+    if (L === 0) throw new InputError('no token ids given');
+    checkIds(ids, c.vocabSize);
+    checkState(state, c);
+    const { dModel: Dm, dInner: E, dState: N, dConv: K, vocabSize: V } = c;
+    const h = new Float32Array(L * Dm);
+    embed(h, this.weights.embeddings, ids, L, Dm);
+    trace?.('embeddings', h, [L, Dm]);
+    const convPer = E * (K - 1);
+    const ssmPer = E * N;
+    for (let i = 0; i < c.nLayer; i++) {
+      const conv = state.conv.subarray(i * convPer, (i + 1) * convPer);
+      const ssm = state.ssm.subarray(i * ssmPer, (i + 1) * ssmPer);
+      mambaBlock(c, this.weights.layers[i], h, L, conv, ssm, trace, `layers.${i}.`);
+    }
+    state.position += L;
+    const rows = allLogits ? L : 1;
+    const last = h.subarray((L - rows) * Dm);
+    const hf = new Float32Array(rows * Dm);
+    rmsNorm(hf, last, this.weights.normF, rows, Dm, c.normEps);
+    trace?.('norm_f', hf, [rows, Dm]);
+    const logits = new Float32Array(rows * V);
+    linear(logits, hf, this.weights.lmHead, null, rows, Dm, V);
+    trace?.('logits', logits, [rows, V]);
+    return logits;
+  }
+
+  forward(ids: ArrayLike<number>): Float32Array {
+    return this.run(this.createState(), ids, true);
+  }
+
+  prefill(state: ModelState, ids: ArrayLike<number>): Float32Array {
+    return this.run(state, ids, false);
+  }
+
+  step(state: ModelState, id: number): Float32Array {
+    return this.run(state, [id], false);
+  }
+
+  dispose(): void {}
+}
