@@ -180,3 +180,41 @@ export function toF32(bytes: Uint8Array, dtype: DType): Float32Array {
   const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
   return dtype === 'BF16' ? bf16ToF32(halves) : f16ToF32(halves);
 }
+
+/** A tensor to write: f32 values (written as F32) or raw bytes with their dtype. */
+export interface TensorToWrite {
+  shape: number[];
+  data: Float32Array | { dtype: DType; bytes: Uint8Array };
+}
+
+/**
+ * Encodes tensors as a standard safetensors file (readable by Python's `safetensors`), in insertion order,
+ * with string metadata. Used by the oracle's trace and by tests that build checkpoints.
+ */
+export function encodeSafetensors(tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata: Record<string, string> = {}): Uint8Array {
+  const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  const blobs: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t] of entries) {
+    const bytes = t.data instanceof Float32Array ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) : t.data.bytes;
+    const dtype = t.data instanceof Float32Array ? 'F32' : t.data.dtype;
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    blobs.push(bytes);
+    offset += bytes.byteLength;
+  }
+  let json = JSON.stringify(header);
+  // Pad the header with spaces so tensor data starts 8-byte aligned, as the Python writer does.
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let at = 8 + headerBytes.length;
+  for (const b of blobs) {
+    out.set(b, at);
+    at += b.byteLength;
+  }
+  return out;
+}
