@@ -1,0 +1,147 @@
+/**
+ * Added tokens (HF `tokenizers` src/tokenizer/added_vocabulary.rs): strings such as `<|endoftext|>` that are
+ * cut out of the text *before* normalization and pre-tokenization and map straight to one id.
+ *
+ * Matching is leftmost-longest over all token contents (HF uses an Aho-Corasick automaton with
+ * `MatchKind::LeftmostLongest`; a JS regex alternation of the escaped contents, longest first, finds the same
+ * matches). Then, per token flags, as HF's `find_matches`:
+ * - `single_word`: the match is dropped when a word character (`\w`, Unicode) touches it on either side;
+ * - `lstrip` / `rstrip`: whitespace (`\s`, Unicode) to the left / right is swallowed into the token;
+ * - `normalized`: the token is matched against the normalized text (its content normalized too) instead of
+ *   the raw text.
+ */
+import { TokenizerError } from '../errors.ts';
+import { ONIG_SPACE, ONIG_WORD, escapeRegex } from './pattern.ts';
+import type { Normalizer } from './normalizers.ts';
+
+/** One entry of tokenizer.json `added_tokens`. */
+export interface AddedToken {
+  id: number;
+  content: string;
+  special: boolean;
+  singleWord: boolean;
+  lstrip: boolean;
+  rstrip: boolean;
+  normalized: boolean;
+}
+
+/** A piece of text after added-token extraction: plain text, or one added token's id. */
+export type Segment = { text: string; id?: undefined } | { text?: undefined; id: number };
+
+/** Parse tokenizer.json `added_tokens`. */
+export function parseAddedTokens(list: unknown): AddedToken[] {
+  if (list === null || list === undefined) return [];
+  if (!Array.isArray(list)) throw new TokenizerError('added_tokens must be an array');
+  return list.map((t, i) => {
+    const o = t as Record<string, unknown>;
+    if (typeof o?.content !== 'string' || typeof o.id !== 'number' || !Number.isInteger(o.id) || o.id < 0) {
+      throw new TokenizerError(`added_tokens[${i}]: needs an integer "id" and a string "content", got ${JSON.stringify(t)}`);
+    }
+    const special = o.special === true;
+    return {
+      id: o.id,
+      content: o.content,
+      special,
+      singleWord: o.single_word === true,
+      lstrip: o.lstrip === true,
+      rstrip: o.rstrip === true,
+      // HF's AddedToken default: normalized = !special.
+      normalized: typeof o.normalized === 'boolean' ? o.normalized : !special,
+    };
+  });
+}
+
+/** A matcher for one set of added tokens (the raw-text set or the normalized-text set). */
+class Matcher {
+  private readonly re: RegExp | null;
+  private readonly byContent: Map<string, AddedToken>;
+  private readonly endsWithWord = new RegExp(`[${ONIG_WORD}]$`, 'u');
+  private readonly startsWithWord = new RegExp(`^[${ONIG_WORD}]`, 'u');
+  private readonly spaceAtEnd = new RegExp(`[${ONIG_SPACE}]*$`, 'u');
+  private readonly spaceAtStart = new RegExp(`^[${ONIG_SPACE}]*`, 'u');
+
+  constructor(tokens: { pattern: string; token: AddedToken }[]) {
+    this.byContent = new Map();
+    for (const t of tokens) if (t.pattern.length > 0 && !this.byContent.has(t.pattern)) this.byContent.set(t.pattern, t.token);
+    const patterns = [...this.byContent.keys()].sort((a, b) => b.length - a.length);
+    this.re = patterns.length > 0 ? new RegExp(patterns.map(escapeRegex).join('|'), 'gu') : null;
+  }
+
+  /** Split `s` into text and added-token segments, appending to `out` (HF `AddedVocabulary::find_matches`). */
+  split(s: string, out: Segment[]): void {
+    if (this.re === null || s.length === 0) {
+      if (s.length > 0) out.push({ text: s });
+      return;
+    }
+    const re = this.re;
+    re.lastIndex = 0;
+    let startOffset = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(s)) !== null) {
+      let start = m.index;
+      let stop = start + m[0].length;
+      const tok = this.byContent.get(m[0])!;
+      if (tok.singleWord) {
+        const startSpace = start === 0 || !this.endsWithWord.test(s.slice(0, start));
+        const stopSpace = stop === s.length || !this.startsWithWord.test(s.slice(stop));
+        if (!startSpace || !stopSpace) continue;
+      }
+      if (tok.lstrip) {
+        const head = s.slice(0, start);
+        const newStart = this.spaceAtEnd.exec(head)!.index;
+        start = Math.max(newStart, startOffset);
+      }
+      if (tok.rstrip) stop += this.spaceAtStart.exec(s.slice(stop))![0].length;
+      if (startOffset < start) out.push({ text: s.slice(startOffset, start) });
+      out.push({ id: tok.id });
+      startOffset = stop;
+    }
+    if (startOffset < s.length) out.push({ text: s.slice(startOffset) });
+  }
+}
+
+/** The added vocabulary of a tokenizer: both matchers and the id ↔ content maps. */
+export class AddedVocabulary {
+  readonly tokens: readonly AddedToken[];
+  /** id → added token */
+  readonly byId: ReadonlyMap<number, AddedToken>;
+  /** content → id */
+  readonly byContent: ReadonlyMap<string, number>;
+  private readonly raw: Matcher;
+  private readonly normalizedMatcher: Matcher;
+
+  /**
+   * @param tokens parsed `added_tokens`
+   * @param normalizer the tokenizer's normalizer; `normalized` tokens are matched in normalized form
+   */
+  constructor(tokens: AddedToken[], normalizer: Normalizer | null) {
+    this.tokens = tokens;
+    const byId = new Map<number, AddedToken>();
+    const byContent = new Map<string, number>();
+    for (const t of tokens) {
+      byId.set(t.id, t);
+      byContent.set(t.content, t.id);
+    }
+    this.byId = byId;
+    this.byContent = byContent;
+    this.raw = new Matcher(tokens.filter((t) => !t.normalized).map((t) => ({ pattern: t.content, token: t })));
+    this.normalizedMatcher = new Matcher(
+      tokens.filter((t) => t.normalized).map((t) => ({ pattern: normalizer ? normalizer(t.content) : t.content, token: t })),
+    );
+  }
+
+  /**
+   * HF `AddedVocabulary::extract_and_normalize`: cut non-normalized tokens out of the raw text, normalize the
+   * text between them, then cut the normalized tokens out of that.
+   */
+  extractAndNormalize(text: string, normalizer: Normalizer | null): Segment[] {
+    const first: Segment[] = [];
+    this.raw.split(text, first);
+    const out: Segment[] = [];
+    for (const seg of first) {
+      if (seg.text === undefined) out.push(seg);
+      else this.normalizedMatcher.split(normalizer ? normalizer(seg.text) : seg.text, out);
+    }
+    return out;
+  }
+}

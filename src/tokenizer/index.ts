@@ -1,0 +1,6 @@
+/**
+ * The tokenizer package: HF tokenizer.json → {@link Tokenizer}, streaming decode, chat templates, and the loader
+ * for a model folder's tokenizer files. See docs/tokenizer.md.
+ */
+export { Tokenizer, type EncodeOptions, type DecodeOptions, type TokenizerOptions } from './tokenizer.ts';
+export type { AddedToken } from './added.ts';

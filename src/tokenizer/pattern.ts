@@ -1,0 +1,208 @@
+/**
+ * Patterns and split behaviours shared by the `Split`-style pre-tokenizers and the `Replace` normalizer.
+ *
+ * HF `tokenizers` compiles regexes with Oniguruma; JS has its own engine. The syntax of the patterns found in
+ * real tokenizer.json files is nearly the same, but a few classes differ in meaning, so {@link onigToJs}
+ * rewrites them: `\s` (Oniguruma: Unicode White_Space, which has U+0085 but not U+FEFF, unlike JS),
+ * `\w` (Unicode word characters, not ASCII), `(?i:...)` groups (JS before ES2025 lacks inline modifiers) and
+ * possessive quantifiers (`++`, `*+`, `?+`; JS lacks them, they become greedy, which agrees on the patterns seen).
+ */
+import { TokenizerError } from '../errors.ts';
+
+/** Oniguruma's Unicode `\s` (the White_Space property), as the inside of a JS character class. */
+export const ONIG_SPACE = '\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+/** Oniguruma's Unicode `\w`, as the inside of a JS character class. */
+export const ONIG_WORD = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\u200c\\u200d';
+
+/** Rewrite an Oniguruma pattern (as written in tokenizer.json) into a JS regex source for the `u` flag. */
+export function onigToJs(src: string): string {
+  let out = '';
+  let inClass = false;
+  const ciDepths: number[] = []; // paren depths at which a (?i: group was opened
+  let depth = 0;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    if (c === '\\') {
+      const n = src[i + 1] ?? '';
+      i++;
+      if (n === 's') out += inClass ? ONIG_SPACE : `[${ONIG_SPACE}]`;
+      else if (n === 'S') out += inClass ? '\\S' : `[^${ONIG_SPACE}]`;
+      else if (n === 'w') out += inClass ? ONIG_WORD : `[${ONIG_WORD}]`;
+      else if (n === 'W') out += inClass ? '\\W' : `[^${ONIG_WORD}]`;
+      else if (n === 'A') out += '^';
+      else if (n === 'z' || n === 'Z') out += '$';
+      else if (n === 'p' || n === 'P') {
+        // \p{L} or the one-letter form \pL
+        if (src[i + 1] === '{') {
+          const end = src.indexOf('}', i);
+          out += '\\' + n + src.slice(i + 1, end + 1);
+          i = end;
+        } else {
+          out += '\\' + n + '{' + src[i + 1] + '}';
+          i++;
+        }
+      } else out += '\\' + n;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      if (ciDepths.length > 0 && /[a-zA-Z]/.test(c) && src[i + 1] !== '-' && src[i - 1] !== '-') {
+        out += c.toLowerCase() + c.toUpperCase();
+      } else out += c;
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      out += c;
+      if (src[i + 1] === '^') {
+        out += '^';
+        i++;
+      }
+      if (src[i + 1] === ']') {
+        out += '\\]';
+        i++;
+      }
+      continue;
+    }
+    if (c === '(') {
+      depth++;
+      if (src.startsWith('(?i:', i)) {
+        ciDepths.push(depth);
+        out += '(?:';
+        i += 3;
+        continue;
+      }
+      out += c;
+      continue;
+    }
+    if (c === ')') {
+      if (ciDepths[ciDepths.length - 1] === depth) ciDepths.pop();
+      depth--;
+      out += c;
+      continue;
+    }
+    if (c === '+' && /[+*?}]/.test(src[i - 1] ?? '') && src[i - 2] !== '\\') continue; // possessive → greedy
+    if (ciDepths.length > 0 && /[a-zA-Z]/.test(c)) {
+      out += `[${c.toLowerCase()}${c.toUpperCase()}]`;
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+/** Escape a literal string for use in a JS regex. */
+export function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\\/-]/g, '\\$&');
+}
+
+/** Compile a tokenizer.json pattern `{"Regex": ...}` or `{"String": ...}` to a global unicode JS regex. */
+export function compilePattern(pattern: unknown, where: string): RegExp {
+  const p = pattern as { Regex?: unknown; String?: unknown } | null;
+  let src: string;
+  if (p && typeof p.Regex === 'string') src = onigToJs(p.Regex);
+  else if (p && typeof p.String === 'string') src = escapeRegex(p.String);
+  else throw new TokenizerError(`${where}: pattern must be {"Regex": string} or {"String": string}, got ${JSON.stringify(pattern)}`);
+  try {
+    return new RegExp(src, 'gu');
+  } catch (e) {
+    throw new TokenizerError(`${where}: cannot compile pattern ${JSON.stringify(pattern)}: ${(e as Error).message}`);
+  }
+}
+
+/** HF `SplitDelimiterBehavior`: what happens to the delimiter (the match) when a piece is split. */
+export type SplitBehavior = 'Removed' | 'Isolated' | 'MergedWithPrevious' | 'MergedWithNext' | 'Contiguous';
+
+const BEHAVIORS: ReadonlySet<string> = new Set(['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous']);
+
+/** Validate a behaviour name from tokenizer.json. */
+export function parseBehavior(b: unknown, where: string): SplitBehavior {
+  if (typeof b === 'string' && BEHAVIORS.has(b)) return b as SplitBehavior;
+  throw new TokenizerError(`${where}: unsupported split behavior ${JSON.stringify(b)}`);
+}
+
+/**
+ * Split `s` by the matches of `re` (a global regex) with an HF split behaviour, appending the non-empty pieces
+ * to `out`. Mirrors `NormalizedString::split` with `Pattern::find_matches` in HF `tokenizers`
+ * (src/tokenizer/normalizer.rs and pattern.rs): the string is cut into alternating (match / non-match)
+ * segments, `invert` swaps which is which, then the behaviour decides how matches attach to their neighbours.
+ */
+export function splitWith(s: string, re: RegExp, behavior: SplitBehavior, invert: boolean, out: string[]): void {
+  if (s.length === 0) return;
+  // Fast path for the common Isolated / non-inverted case: pieces are the matches and the gaps, in order.
+  re.lastIndex = 0;
+  if (behavior === 'Isolated' || (behavior === 'Removed' && !invert)) {
+    const keepMatches = behavior === 'Isolated';
+    let prev = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(s)) !== null) {
+      const start = m.index;
+      const end = start + m[0].length;
+      if (end === start) {
+        // An empty match still cuts the string (Rust `find_iter` yields it; HF pushes the gap before it).
+        if (start > prev) out.push(s.slice(prev, start));
+        prev = start;
+        if (start >= s.length) break;
+        re.lastIndex = start + (s.codePointAt(start)! > 0xffff ? 2 : 1);
+        continue;
+      }
+      if (start > prev) out.push(s.slice(prev, start));
+      if (keepMatches) out.push(m[0]);
+      prev = end;
+    }
+    if (prev < s.length) out.push(s.slice(prev));
+    return;
+  }
+  // General path: build the (start, end, isMatch) segments, then apply the behaviour.
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const isMatch: boolean[] = [];
+  let prev = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s)) !== null) {
+    const start = m.index;
+    const end = start + m[0].length;
+    if (end === start) re.lastIndex = start + (start < s.length && s.codePointAt(start)! > 0xffff ? 2 : 1);
+    if (start > prev) {
+      starts.push(prev); ends.push(start); isMatch.push(invert);
+    }
+    starts.push(start); ends.push(end); isMatch.push(!invert);
+    prev = end;
+    if (start >= s.length) break;
+  }
+  if (prev < s.length) {
+    starts.push(prev); ends.push(s.length); isMatch.push(invert);
+  }
+  const n = starts.length;
+  const ps: number[] = [];
+  const pe: number[] = [];
+  if (behavior === 'Removed') {
+    for (let k = 0; k < n; k++) if (!isMatch[k]) { ps.push(starts[k]); pe.push(ends[k]); }
+  } else if (behavior === 'Contiguous') {
+    let previous = false;
+    for (let k = 0; k < n; k++) {
+      if (isMatch[k] === previous && ps.length > 0) pe[pe.length - 1] = ends[k];
+      else { ps.push(starts[k]); pe.push(ends[k]); }
+      previous = isMatch[k];
+    }
+  } else if (behavior === 'MergedWithPrevious') {
+    let previous = false;
+    for (let k = 0; k < n; k++) {
+      if (isMatch[k] && !previous && ps.length > 0) pe[pe.length - 1] = ends[k];
+      else { ps.push(starts[k]); pe.push(ends[k]); }
+      previous = isMatch[k];
+    }
+  } else {
+    // MergedWithNext: the same fold, run from the right.
+    let previous = false;
+    const rs: number[] = [];
+    const re2: number[] = [];
+    for (let k = n - 1; k >= 0; k--) {
+      if (isMatch[k] && !previous && rs.length > 0) rs[rs.length - 1] = starts[k];
+      else { rs.push(starts[k]); re2.push(ends[k]); }
+      previous = isMatch[k];
+    }
+    for (let k = rs.length - 1; k >= 0; k--) { ps.push(rs[k]); pe.push(re2[k]); }
+  }
+  for (let k = 0; k < ps.length; k++) if (pe[k] > ps[k]) out.push(s.slice(ps[k], pe[k]));
+}

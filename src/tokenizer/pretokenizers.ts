@@ -1,0 +1,142 @@
+/**
+ * Pre-tokenizers: cut normalized text into pieces ("pre-tokens") that BPE then encodes one by one.
+ *
+ * HF `tokenizers` runs a pre-tokenizer (often a `Sequence` of them) over a `PreTokenizedString`; every stage
+ * splits each current piece further. Here a pipeline is a flat list of {@link Stage}s with the same
+ * semantics (src/pre_tokenizers/*.rs in HF). Falcon's pipeline is
+ * `Punctuation(Contiguous) → ByteLevel(regex) → Digits(contiguous) → Split([0-9]{3}, Isolated)`.
+ *
+ * `ByteLevel` is split into two stages here, the regex split and the byte → stand-in character map, so
+ * that the tokenizer can cache ids per regex piece (see `Tokenizer`): everything after that point is a
+ * function of the piece alone.
+ */
+import { TokenizerError } from '../errors.ts';
+import { toByteLevel } from './bytes.ts';
+import { ONIG_SPACE, compilePattern, onigToJs, parseBehavior, splitWith, type SplitBehavior } from './pattern.ts';
+
+/** One step of a pre-tokenizer pipeline. */
+export interface Stage {
+  /** The HF component this stage comes from (for messages and docs). */
+  readonly name: string;
+  /** Split (or rewrite) one piece, appending the results to `out`. `atStart`: the piece begins the input text. */
+  split(piece: string, out: string[], atStart: boolean): void;
+  /** True when the stage's output no longer depends on `atStart`. */
+  readonly contextFree: boolean;
+  /** True when the stage cuts text into word-sized pieces (a good place to cache). */
+  readonly splitsWords: boolean;
+}
+
+type Json = Record<string, unknown>;
+
+/** GPT-2's pre-tokenization regex (HF `byte_level.rs` `RE`), with Oniguruma's `\s`. */
+export const GPT2_PATTERN = `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${ONIG_SPACE}\\p{L}\\p{N}]+|[${ONIG_SPACE}]+(?![^${ONIG_SPACE}])|[${ONIG_SPACE}]+`;
+
+/**
+ * HF `is_punc`: ASCII punctuation (which in Rust includes `$+<=>^`|~`) or Unicode general category P*.
+ */
+const PUNCT_SRC = '[\\p{P}!-\\/:-@\\[-`{-~]';
+
+/** A fresh global regex per stage: a shared one would share `lastIndex`, i.e. module-level mutable state. */
+const punctRegex = (): RegExp => new RegExp(PUNCT_SRC, 'gu');
+
+function regexStage(name: string, re: RegExp, behavior: SplitBehavior, invert: boolean, splitsWords: boolean): Stage {
+  return {
+    name,
+    contextFree: true,
+    splitsWords,
+    split(piece, out) {
+      splitWith(piece, re, behavior, invert, out);
+    },
+  };
+}
+
+function byteLevelStages(c: Json): Stage[] {
+  const addPrefixSpace = c.add_prefix_space === true;
+  const useRegex = c.use_regex !== false;
+  const re = new RegExp(GPT2_PATTERN, 'gu');
+  const stages: Stage[] = [];
+  stages.push({
+    name: 'ByteLevel(split)',
+    contextFree: true,
+    splitsWords: useRegex,
+    split(piece, out) {
+      // HF: `if add_prefix_space && !starts_with(' ') { prepend(" ") }`, for every piece, then the regex.
+      if (addPrefixSpace && piece[0] !== ' ') piece = ' ' + piece;
+      if (useRegex) splitWith(piece, re, 'Isolated', false, out);
+      else out.push(piece);
+    },
+  });
+  stages.push({
+    name: 'ByteLevel(map)',
+    contextFree: true,
+    splitsWords: false,
+    split(piece, out) {
+      out.push(toByteLevel(piece));
+    },
+  });
+  return stages;
+}
+
+function metaspaceStage(c: Json): Stage {
+  const replacement = typeof c.replacement === 'string' ? c.replacement : '\u2581';
+  let scheme = typeof c.prepend_scheme === 'string' ? c.prepend_scheme : undefined;
+  if (scheme === undefined) scheme = c.add_prefix_space === false ? 'never' : 'always';
+  const doSplit = c.split !== false;
+  const re = new RegExp(replacement.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu');
+  return {
+    name: 'Metaspace',
+    contextFree: scheme !== 'first',
+    splitsWords: doSplit,
+    split(piece, out, atStart) {
+      // HF `Metaspace::pre_tokenize`: spaces become the replacement, then maybe prepend it, then split
+      // with MergedWithNext so each piece starts with its "▁".
+      piece = piece.split(' ').join(replacement);
+      if (!piece.startsWith(replacement) && (scheme === 'always' || (scheme === 'first' && atStart))) piece = replacement + piece;
+      if (doSplit) splitWith(piece, re, 'MergedWithNext', false, out);
+      else out.push(piece);
+    },
+  };
+}
+
+/**
+ * Build the flat stage list of a tokenizer.json `pre_tokenizer` (nested `Sequence`s are flattened).
+ * @throws TokenizerError naming an unsupported `type`.
+ */
+export function buildPreTokenizer(cfg: unknown, where = 'pre_tokenizer'): Stage[] {
+  if (cfg === null || cfg === undefined) return [];
+  const c = cfg as Json;
+  switch (c.type) {
+    case 'Sequence': {
+      const list = c.pretokenizers;
+      if (!Array.isArray(list)) throw new TokenizerError(`${where}: Sequence without a "pretokenizers" array`);
+      return list.flatMap((p, i) => buildPreTokenizer(p, `${where}.pretokenizers[${i}]`));
+    }
+    case 'ByteLevel':
+      return byteLevelStages(c);
+    case 'Punctuation':
+      return [regexStage('Punctuation', punctRegex(), parseBehavior(c.behavior ?? 'Isolated', where), false, false)];
+    case 'Digits':
+      // HF `Digits`: `char::is_numeric` (General Category N*), one piece per digit or per run.
+      return [regexStage('Digits', /\p{N}/gu, c.individual_digits === true ? 'Isolated' : 'Contiguous', false, false)];
+    case 'Split':
+      return [regexStage('Split', compilePattern(c.pattern, `${where}.Split`), parseBehavior(c.behavior, where), c.invert === true, true)];
+    case 'Whitespace':
+      // HF `Whitespace`: keep the matches of `\w+|[^\w\s]+`, drop the rest.
+      return [regexStage('Whitespace', new RegExp(onigToJs('\\w+|[^\\w\\s]+'), 'gu'), 'Removed', true, true)];
+    case 'WhitespaceSplit':
+      return [regexStage('WhitespaceSplit', new RegExp(`[${ONIG_SPACE}]`, 'gu'), 'Removed', false, true)];
+    case 'BertPreTokenizer':
+      return [
+        regexStage('BertPreTokenizer', new RegExp(`[${ONIG_SPACE}]`, 'gu'), 'Removed', false, true),
+        regexStage('BertPreTokenizer', punctRegex(), 'Isolated', false, false),
+      ];
+    case 'CharDelimiterSplit': {
+      const d = String(c.delimiter ?? '');
+      return [regexStage('CharDelimiterSplit', new RegExp(d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu'), 'Removed', false, true)];
+    }
+    case 'Metaspace':
+      return [metaspaceStage(c)];
+    default:
+      throw new TokenizerError(`${where}: unsupported pre_tokenizer type ${JSON.stringify(c.type)}`);
+  }
+}
