@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseConfig, type ModelConfig } from '../config.ts';
 import { CheckpointError, ConfigError } from '../errors.ts';
-import { readSafetensorsHeader, readTensorBytes, toF32, type DType, type TensorInfo } from './safetensors.ts';
+import { readSafetensorsHeader, readTensorBytes, readTensorInto, toF32, type DType, type TensorInfo } from './safetensors.ts';
 
 /** Reads and parses a JSON file, naming it in any error. Returns `undefined` if the file is absent and optional. */
 export async function readJsonFile(path: string, optional = false): Promise<unknown> {
@@ -137,6 +137,11 @@ export class Checkpoint {
   /** The stored bytes of one tensor (its dtype is `info(name).dtype`). */
   readRaw(name: string): Promise<Uint8Array> {
     return readTensorBytes(this.info(name));
+  }
+
+  /** Reads one tensor's stored bytes into `out` (its exact byte length), e.g. straight into wasm memory. */
+  readInto(name: string, out: Uint8Array): Promise<Uint8Array> {
+    return readTensorInto(this.info(name), out);
   }
 
   /** One tensor widened to f32 (exact for bf16 and f16). */

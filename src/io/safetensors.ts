@@ -137,7 +137,17 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
 
 /** Reads a tensor's stored bytes (exactly its byte range) into a fresh, aligned buffer. */
 export async function readTensorBytes(t: TensorInfo): Promise<Uint8Array> {
-  const out = new Uint8Array(new ArrayBuffer(t.end - t.start));
+  return readTensorInto(t, new Uint8Array(new ArrayBuffer(t.end - t.start)));
+}
+
+/**
+ * Reads a tensor's stored bytes into `out` (e.g. a view of wasm memory), so weights go from disk to their
+ * final place without an intermediate copy. `out.length` must equal the tensor's byte length.
+ */
+export async function readTensorInto(t: TensorInfo, out: Uint8Array): Promise<Uint8Array> {
+  if (out.length !== t.end - t.start) {
+    throw new CheckpointError(`${t.file}: tensor "${t.name}" has ${t.end - t.start} bytes, destination has ${out.length}`);
+  }
   const fh = await open(t.file, 'r');
   try {
     let done = 0;
