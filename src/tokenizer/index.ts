@@ -3,4 +3,7 @@
  * for a model folder's tokenizer files. See docs/tokenizer.md.
  */
 export { Tokenizer, type EncodeOptions, type DecodeOptions, type TokenizerOptions } from './tokenizer.ts';
+export { StreamDecoder } from './stream.ts';
+export { renderChatTemplate, plainChatPrompt, type ChatMessage, type ChatTemplateOptions } from './chat.ts';
+export { loadTokenizerFiles, applyChatTemplate, type TokenizerFiles } from './files.ts';
 export type { AddedToken } from './added.ts';
