@@ -11,7 +11,7 @@
  *   the raw text.
  */
 import { TokenizerError } from '../errors.ts';
-import { ONIG_SPACE, ONIG_WORD, escapeRegex } from './pattern.ts';
+import { ONIG_SPACE, RUST_WORD, escapeRegex } from './pattern.ts';
 import type { Normalizer } from './normalizers.ts';
 
 /** One entry of tokenizer.json `added_tokens`. */
@@ -51,12 +51,35 @@ export function parseAddedTokens(list: unknown): AddedToken[] {
   });
 }
 
+/**
+ * Give each added token the id HF gives it, which is not always the `id` written in the file: HF
+ * (`AddedVocabulary::add_tokens`, called when a tokenizer.json is loaded) uses the id of the same content if it
+ * is already an added token or in the model's vocabulary, and otherwise the next id after both
+ * (`vocab.len()`, or the largest added id + 1). For consistent files (Falcon's, GPT-NeoX's) nothing changes.
+ * @param vocab the model vocabulary; `vocabLen` is its number of entries (HF `get_vocab_size`)
+ */
+export function assignAddedIds(tokens: AddedToken[], vocab: ReadonlyMap<string, number>, vocabLen: number): AddedToken[] {
+  const byContent = new Map<string, number>();
+  let maxId = -1;
+  const out: AddedToken[] = [];
+  for (const t of tokens) {
+    if (t.content.length === 0) continue;
+    if (byContent.has(t.content)) continue; // HF keeps the first definition
+    let id = vocab.get(t.content);
+    if (id === undefined) id = maxId < 0 ? vocabLen : maxId >= vocabLen || vocabLen === 0 ? maxId + 1 : vocabLen;
+    byContent.set(t.content, id);
+    maxId = Math.max(maxId, id);
+    out.push({ ...t, id });
+  }
+  return out;
+}
+
 /** A matcher for one set of added tokens (the raw-text set or the normalized-text set). */
 class Matcher {
   private readonly re: RegExp | null;
   private readonly byContent: Map<string, AddedToken>;
-  private readonly endsWithWord = new RegExp(`[${ONIG_WORD}]$`, 'u');
-  private readonly startsWithWord = new RegExp(`^[${ONIG_WORD}]`, 'u');
+  private readonly endsWithWord = new RegExp(`[${RUST_WORD}]$`, 'u');
+  private readonly startsWithWord = new RegExp(`^[${RUST_WORD}]`, 'u');
   private readonly spaceAtEnd = new RegExp(`[${ONIG_SPACE}]*$`, 'u');
   private readonly spaceAtStart = new RegExp(`^[${ONIG_SPACE}]*`, 'u');
 

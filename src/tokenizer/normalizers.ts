@@ -4,7 +4,7 @@
  * produced; offsets are not tracked because this library never needs them.
  */
 import { TokenizerError } from '../errors.ts';
-import { compilePattern } from './pattern.ts';
+import { ONIG_SPACE, compilePattern } from './pattern.ts';
 
 /** A normalizer: a pure function of the text. */
 export type Normalizer = (s: string) => string;
@@ -47,7 +47,13 @@ export function buildNormalizer(cfg: unknown, where = 'normalizer'): Normalizer 
       // HF `Strip { strip_left, strip_right }` trims Unicode White_Space.
       const left = c.strip_left !== false;
       const right = c.strip_right !== false;
-      return (s) => (left && right ? s.replace(/^\s+|\s+$/gu, '') : left ? s.replace(/^\s+/u, '') : right ? s.replace(/\s+$/u, '') : s);
+      const lre = new RegExp(`^[${ONIG_SPACE}]+`, 'u');
+      const rre = new RegExp(`[${ONIG_SPACE}]+$`, 'u');
+      return (s) => {
+        if (left) s = s.replace(lre, '');
+        if (right) s = s.replace(rre, '');
+        return s;
+      };
     }
     case 'Prepend': {
       // HF `Prepend`: adds the string in front of any non-empty text.

@@ -5,14 +5,18 @@
  * real tokenizer.json files is nearly the same, but a few classes differ in meaning, so {@link onigToJs}
  * rewrites them: `\s` (Oniguruma: Unicode White_Space, which has U+0085 but not U+FEFF, unlike JS),
  * `\w` (Unicode word characters, not ASCII), `(?i:...)` groups (JS before ES2025 lacks inline modifiers) and
- * possessive quantifiers (`++`, `*+`, `?+`; JS lacks them, they become greedy, which agrees on the patterns seen).
+ * possessive quantifiers (`++`, `*+`, `?+`; JS lacks them, they become greedy, which agrees on the patterns seen),
+ * and `\p{L}` / `\p{N}`, which become Oniguruma's own (older) tables from `unicode-tables.ts`.
  */
 import { TokenizerError } from '../errors.ts';
+import { ONIG_LETTER, ONIG_NUMBER } from './unicode-tables.ts';
 
 /** Oniguruma's Unicode `\s` (the White_Space property), as the inside of a JS character class. */
 export const ONIG_SPACE = '\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-/** Oniguruma's Unicode `\w`, as the inside of a JS character class. */
-export const ONIG_WORD = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\u200c\\u200d';
+/** Oniguruma's Unicode `\w` (letters, marks, numbers, connector punctuation), as the inside of a JS class. */
+export const ONIG_WORD = ONIG_LETTER + ONIG_NUMBER + '\\p{M}\\p{Pc}';
+/** The Rust `regex` crate's `\w` (UTS#18: Alphabetic, M, Nd, Pc, Join_Control), used by HF for added tokens. */
+export const RUST_WORD = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\u200c\\u200d';
 
 /** Rewrite an Oniguruma pattern (as written in tokenizer.json) into a JS regex source for the `u` flag. */
 export function onigToJs(src: string): string {
@@ -20,8 +24,11 @@ export function onigToJs(src: string): string {
   let inClass = false;
   const ciDepths: number[] = []; // paren depths at which a (?i: group was opened
   let depth = 0;
+  let afterQuantifier = false; // the previous token was a quantifier (so a following `+` is possessive)
   for (let i = 0; i < src.length; i++) {
     const c = src[i];
+    const wasQuantifier = afterQuantifier;
+    afterQuantifier = false;
     if (c === '\\') {
       const n = src[i + 1] ?? '';
       i++;
@@ -33,14 +40,19 @@ export function onigToJs(src: string): string {
       else if (n === 'z' || n === 'Z') out += '$';
       else if (n === 'p' || n === 'P') {
         // \p{L} or the one-letter form \pL
+        let name: string;
         if (src[i + 1] === '{') {
           const end = src.indexOf('}', i);
-          out += '\\' + n + src.slice(i + 1, end + 1);
+          name = src.slice(i + 2, end);
           i = end;
         } else {
-          out += '\\' + n + '{' + src[i + 1] + '}';
+          name = src[i + 1];
           i++;
         }
+        const table = name === 'L' ? ONIG_LETTER : name === 'N' ? ONIG_NUMBER : null;
+        if (table !== null && n === 'p') out += inClass ? table : `[${table}]`;
+        else if (table !== null && !inClass) out += `[^${table}]`;
+        else out += '\\' + n + '{' + name + '}';
       } else out += '\\' + n;
       continue;
     }
@@ -81,7 +93,18 @@ export function onigToJs(src: string): string {
       out += c;
       continue;
     }
-    if (c === '+' && /[+*?}]/.test(src[i - 1] ?? '') && src[i - 2] !== '\\') continue; // possessive → greedy
+    if (c === '+' && wasQuantifier) continue; // possessive → greedy
+    if (c === '*' || c === '+' || c === '?') afterQuantifier = !wasQuantifier;
+    if (c === '{') {
+      // a counted quantifier {n}, {n,}, {n,m}: copy it whole
+      const m = /^\{\d+(,\d*)?\}/.exec(src.slice(i));
+      if (m) {
+        out += m[0];
+        i += m[0].length - 1;
+        afterQuantifier = true;
+        continue;
+      }
+    }
     if (ciDepths.length > 0 && /[a-zA-Z]/.test(c)) {
       out += `[${c.toLowerCase()}${c.toUpperCase()}]`;
       continue;

@@ -12,6 +12,7 @@
  */
 import { TokenizerError } from '../errors.ts';
 import { toByteLevel } from './bytes.ts';
+import { ONIG_LETTER, ONIG_NUMBER, RUST_NUMERIC, RUST_PUNCT } from './unicode-tables.ts';
 import { ONIG_SPACE, compilePattern, onigToJs, parseBehavior, splitWith, type SplitBehavior } from './pattern.ts';
 
 /** One step of a pre-tokenizer pipeline. */
@@ -28,13 +29,18 @@ export interface Stage {
 
 type Json = Record<string, unknown>;
 
-/** GPT-2's pre-tokenization regex (HF `byte_level.rs` `RE`), with Oniguruma's `\s`. */
-export const GPT2_PATTERN = `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${ONIG_SPACE}\\p{L}\\p{N}]+|[${ONIG_SPACE}]+(?![^${ONIG_SPACE}])|[${ONIG_SPACE}]+`;
+/**
+ * GPT-2's pre-tokenization regex (HF `byte_level.rs` `RE`):
+ * `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`, with Oniguruma's own `\s`,
+ * `\p{L}` and `\p{N}` tables instead of V8's (see unicode-tables.ts).
+ */
+export const GPT2_PATTERN = `'s|'t|'re|'ve|'m|'ll|'d| ?[${ONIG_LETTER}]+| ?[${ONIG_NUMBER}]+| ?[^${ONIG_SPACE}${ONIG_LETTER}${ONIG_NUMBER}]+|[${ONIG_SPACE}]+(?![^${ONIG_SPACE}])|[${ONIG_SPACE}]+`;
 
 /**
- * HF `is_punc`: ASCII punctuation (which in Rust includes `$+<=>^`|~`) or Unicode general category P*.
+ * HF `is_punc`: ASCII punctuation (which in Rust includes `$+<=>^`|~`) or Unicode general category P* as the
+ * `unicode_categories` crate knows it (an old Unicode version; the table is measured, see unicode-tables.ts).
  */
-const PUNCT_SRC = '[\\p{P}!-\\/:-@\\[-`{-~]';
+const PUNCT_SRC = `[${RUST_PUNCT}]`;
 
 /** A fresh global regex per stage: a shared one would share `lastIndex`, i.e. module-level mutable state. */
 const punctRegex = (): RegExp => new RegExp(PUNCT_SRC, 'gu');
@@ -117,7 +123,7 @@ export function buildPreTokenizer(cfg: unknown, where = 'pre_tokenizer'): Stage[
       return [regexStage('Punctuation', punctRegex(), parseBehavior(c.behavior ?? 'Isolated', where), false, false)];
     case 'Digits':
       // HF `Digits`: `char::is_numeric` (General Category N*), one piece per digit or per run.
-      return [regexStage('Digits', /\p{N}/gu, c.individual_digits === true ? 'Isolated' : 'Contiguous', false, false)];
+      return [regexStage('Digits', new RegExp(`[${RUST_NUMERIC}]`, 'gu'), c.individual_digits === true ? 'Isolated' : 'Contiguous', false, false)];
     case 'Split':
       return [regexStage('Split', compilePattern(c.pattern, `${where}.Split`), parseBehavior(c.behavior, where), c.invert === true, true)];
     case 'Whitespace':

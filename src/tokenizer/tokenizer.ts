@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { TokenizerError } from '../errors.ts';
-import { AddedVocabulary, parseAddedTokens, type AddedToken, type Segment } from './added.ts';
+import { AddedVocabulary, assignAddedIds, parseAddedTokens, type AddedToken, type Segment } from './added.ts';
 import { BpeModel } from './bpe.ts';
 import { byteLevelTokenBytes, replaceLoneSurrogates } from './bytes.ts';
 import { buildDecoder, type Decoder } from './decoders.ts';
@@ -81,7 +81,7 @@ export class Tokenizer {
       this.stages = buildPreTokenizer(json.pre_tokenizer, where('pre_tokenizer'));
       this.decoder = buildDecoder(json.decoder, where('decoder'));
       this.postProcessor = buildPostProcessor(json.post_processor, where('post_processor'));
-      this.added = new AddedVocabulary(parseAddedTokens(json.added_tokens), this.normalizer);
+      this.added = new AddedVocabulary(assignAddedIds(parseAddedTokens(json.added_tokens), this.model.vocab, this.model.vocab.size), this.normalizer);
     } catch (e) {
       if (e instanceof TokenizerError && !e.message.startsWith(source)) throw new TokenizerError(`${source}: ${e.message}`);
       throw e;
