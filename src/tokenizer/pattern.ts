@@ -27,7 +27,7 @@ export function onigToJs(src: string): string {
   let afterQuantifier = false; // the previous token was a quantifier (so a following `+` is possessive)
   for (let i = 0; i < src.length; i++) {
     const c = src[i];
-    const wasQuantifier = afterQuantifier;
+    const wasQuantifier: boolean = afterQuantifier;
     afterQuantifier = false;
     if (c === '\\') {
       const n = src[i + 1] ?? '';
