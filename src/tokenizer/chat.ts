@@ -5,8 +5,8 @@
  * transformers compiles `chat_template` with Jinja2 (`trim_blocks=True, lstrip_blocks=True`, loop controls) and
  * renders it with `messages`, `add_generation_prompt`, the special tokens (`bos_token`, `eos_token`, …) and the
  * globals `raise_exception(msg)` and `strftime_now(fmt)`. `@huggingface/jinja` implements the same dialect (its
- * `Template` applies the same block trimming, and its `tojson` matches Python's `json.dumps(ensure_ascii=False)`),
- * so we only supply the same variables. The rendered text is then encoded *without* adding special tokens: the
+ * `Template` applies the same block trimming, defines both globals, and its `tojson` matches Python's
+ * `json.dumps(ensure_ascii=False)`), so we only supply the same variables. The rendered text is then encoded *without* adding special tokens: the
  * template already wrote them (transformers also tokenizes the rendered chat with `add_special_tokens=False`).
  */
 import { Template } from '@huggingface/jinja';
@@ -34,34 +34,6 @@ export interface ChatTemplateOptions {
    * {@link plainChatPrompt} instead. Never silently on, because a wrong prompt format quietly degrades a model.
    */
   fallback?: boolean;
-  /** The date for `strftime_now` (default: now). Useful for reproducible renderings. */
-  now?: Date;
-}
-
-const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
-
-/** The subset of Python's `strftime` that chat templates use (Llama 3 writes `"%d %b %Y"`). */
-function strftime(d: Date, fmt: string): string {
-  const p2 = (n: number): string => String(n).padStart(2, '0');
-  return fmt.replace(/%([a-zA-Z%])/g, (_, c: string) => {
-    switch (c) {
-      case 'd': return p2(d.getDate());
-      case 'm': return p2(d.getMonth() + 1);
-      case 'Y': return String(d.getFullYear());
-      case 'y': return p2(d.getFullYear() % 100);
-      case 'H': return p2(d.getHours());
-      case 'M': return p2(d.getMinutes());
-      case 'S': return p2(d.getSeconds());
-      case 'B': return MONTHS[d.getMonth()];
-      case 'b': return MONTHS[d.getMonth()].slice(0, 3);
-      case 'A': return DAYS[d.getDay()];
-      case 'a': return DAYS[d.getDay()].slice(0, 3);
-      case 'j': return String(Math.floor((d.getTime() - new Date(d.getFullYear(), 0, 1).getTime()) / 86400000) + 1).padStart(3, '0');
-      case '%': return '%';
-      default: return '%' + c;
-    }
-  });
 }
 
 /**
@@ -103,22 +75,17 @@ export function renderChatTemplate(template: string | null | undefined, messages
   } catch (e) {
     throw new TokenizerError(`chat_template does not parse: ${(e as Error).message}`);
   }
-  const now = options.now ?? new Date();
   const variables: Record<string, unknown> = {
     ...options.variables,
     messages,
     add_generation_prompt: options.addGenerationPrompt === true,
     bos_token: options.bosToken ?? '',
     eos_token: options.eosToken ?? '',
-    raise_exception: (message: unknown): never => {
-      throw new TokenizerError(String(message));
-    },
-    strftime_now: (fmt: unknown): string => strftime(now, String(fmt)),
   };
   try {
     return compiled.render(variables);
   } catch (e) {
-    if (e instanceof TokenizerError) throw e;
-    throw new TokenizerError(`chat_template failed to render: ${(e as Error).message}`);
+    // `raise_exception(msg)` (a global of @huggingface/jinja, as in transformers) throws Error(msg).
+    throw new TokenizerError(`chat_template: ${(e as Error).message}`);
   }
 }
