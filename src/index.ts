@@ -11,3 +11,4 @@ export { readSafetensorsHeader, type DType, type TensorInfo } from './io/safeten
 export { FalconMambaError, ConfigError, CheckpointError, TokenizerError, InputError } from './errors.ts';
 export { ReferenceModel, type TraceHook } from './reference/model.ts';
 export * as ops from './reference/ops.ts';
+export * from './tokenizer/index.ts';
