@@ -171,6 +171,33 @@ const VARIANTS: Record<string, { edit: (j: any) => void; addSpecialTokens?: bool
     edit: (j) => (j.decoder = { type: 'Sequence', decoders: [{ type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }, { type: 'Replace', pattern: { String: 'a' }, content: 'b' }, { type: 'Fuse' }] }),
   },
   'no decoder (tokens joined by spaces)': { edit: (j) => (j.decoder = null) },
+  'Metaspace prepend_scheme always + Metaspace decoder': {
+    edit: (j) => {
+      j.pre_tokenizer = { type: 'Metaspace', replacement: 'Ġ', prepend_scheme: 'always', split: true };
+      j.decoder = { type: 'Metaspace', replacement: 'Ġ', prepend_scheme: 'always', split: true };
+    },
+  },
+  'Metaspace prepend_scheme first': {
+    edit: (j) => {
+      j.pre_tokenizer = { type: 'Metaspace', replacement: 'Ġ', prepend_scheme: 'first', split: true };
+      j.decoder = { type: 'Metaspace', replacement: 'Ġ', prepend_scheme: 'first', split: true };
+    },
+  },
+  'byte_fallback + ByteFallback/Fuse decoders, no pre-tokenizer': {
+    edit: (j) => {
+      j.model.byte_fallback = true;
+      for (let b = 0; b < 256; b++) j.model.vocab[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = 70000 + b;
+      j.pre_tokenizer = null;
+      j.decoder = { type: 'Sequence', decoders: [{ type: 'ByteFallback' }, { type: 'Fuse' }] };
+    },
+  },
+  'unk_token with fuse_unk, WhitespaceSplit': {
+    edit: (j) => {
+      j.model.unk_token = '>>TITLE<<';
+      j.model.fuse_unk = true;
+      j.pre_tokenizer = { type: 'WhitespaceSplit' };
+    },
+  },
 };
 
 describe('tokenizer.json variants vs Rust tokenizers', () => {

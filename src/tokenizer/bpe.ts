@@ -259,8 +259,8 @@ export class BpeModel {
       next[i] = i + 1 < n ? i + 1 : -1;
       prev[i] = i - 1;
     }
-    // Entries are rank * 2^22 + position: exact in a double for words < 4M symbols.
-    const SCALE = 0x400000;
+    // Entries are rank * 2^27 + position: exact in a double (< 2^53) for words < 134M symbols and < 64M merges.
+    const SCALE = 0x8000000;
     const heap: number[] = [];
     const push = (v: number): void => {
       let i = heap.length;
