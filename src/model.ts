@@ -57,6 +57,16 @@ export interface Model {
   prefill(state: ModelState, ids: ArrayLike<number>): Float32Array | Promise<Float32Array>;
   /** Feeds one token; returns its logits (V) and advances `state`. */
   step(state: ModelState, id: number): Float32Array | Promise<Float32Array>;
+  /**
+   * The state as versioned bytes (src/state.ts: magic, format version, the model's shape and fingerprint,
+   * position, f32 data). Restoring them and continuing gives exactly the tokens of continuing without the save.
+   */
+  saveState(state: ModelState): Uint8Array;
+  /**
+   * A state from bytes written by {@link Model.saveState}.
+   * @throws InputError for truncated bytes, another format version, or a state from a model of another shape
+   */
+  loadState(bytes: Uint8Array): ModelState;
   /** Releases workers and memory. The model cannot be used afterwards. */
   dispose(): void | Promise<void>;
 }

@@ -14,6 +14,7 @@ import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import { InputError } from '../errors.ts';
 import { stateFloats, zeroState, type Model, type ModelState } from '../model.ts';
+import { loadState, saveState } from '../state.ts';
 import {
   causalConv1d,
   causalConv1dStep,
@@ -245,6 +246,14 @@ export class ReferenceModel implements Model {
 
   step(state: ModelState, id: number): Float32Array {
     return this.run(state, [id], false);
+  }
+
+  saveState(state: ModelState): Uint8Array {
+    return saveState(this.config, state);
+  }
+
+  loadState(bytes: Uint8Array): ModelState {
+    return loadState(this.config, bytes);
   }
 
   dispose(): void {}
