@@ -1,5 +1,19 @@
-// WebAssembly SIMD kernels: each is the twin of a function in src/reference/ops.ts.
-// Placeholder export so the build has something to compile until the kernels land.
+// WebAssembly SIMD kernels of FalconMamba / Mamba-1, each the twin of a function in src/reference/ops.ts
+// (same name and argument order; tensors are byte offsets into the one imported memory). docs/kernels.md
+// describes what differs from the reference (fusion, layouts, dtypes) and how each is tested.
+export { rmsNorm, dtBCRmsNorm } from './norm';
+export { bf16Interleave, linearF32, linearF32Rows, linearBf16, linearBf16Rows, linearF16, linearF16Rows } from './linear';
+export { embedF32, embedBf16, embedF16 } from './embed';
+export { causalConv1d, causalConv1dStep } from './conv';
+export { selectiveScan, selectiveScanStep } from './scan';
+export { residualAdd, copyRows, streamRead } from './elementwise';
+
+/** Version of the kernels' ABI (argument lists and layouts); src/wasm/kernels.ts checks it. */
 export function abiVersion(): i32 {
-  return 1;
+  return 2;
+}
+
+/** First byte past the module's static data: the memory plan starts above it. */
+export function heapBase(): usize {
+  return __heap_base;
 }

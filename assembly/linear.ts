@@ -1,0 +1,243 @@
+// Linear layers: out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF), PyTorch `nn.Linear`, with the
+// weight in its stored dtype (f32, bf16, f16) and f32 accumulation. Twins of `linear` in src/reference/ops.ts.
+//
+// Decode (L = 1) is a matrix-vector product bound by how fast weight bytes can be turned into f32 lanes, so the
+// bf16 path uses a load-time layout that makes that two instructions per 8 weights (see `bf16Interleave`). Prefill (L > 1) uses register tiles of 4 tokens ×
+// 2 rows, so each weight vector loaded is used 4 times (perf-notes: 16 vector registers; 8 accumulators + 4
+// weight vectors + 2 x vectors + the mask fit).
+//
+// Every kernel has a `…Rows` form that computes output rows [r0, r1) only, with the full `outF` as the row
+// stride of `out`: the unit of work a thread pool hands out (issue 6).
+import { bf16ToF32, f16ToF32, f16x4ToF32, hsum } from './common';
+
+/**
+ * W (rows, cols) bf16, in place: each full block of 8 in a row becomes [w0 w4 w1 w5 w2 w6 w3 w7]; the cols % 8
+ * tail stays in order. Loaded as 4 i32 lanes, `i32x4.shl 16` then gives f32 w0..w3 and `v128.and 0xffff0000`
+ * gives f32 w4..w7 (bf16 is the top half of an f32), against the contiguous x[k..k+3], x[k+4..k+7].
+ */
+export function bf16Interleave(W: usize, rows: i32, cols: i32): void {
+  const C8 = cols & ~7;
+  for (let r = 0; r < rows; r++) {
+    const row = W + <usize>r * <usize>cols * 2;
+    for (let k = 0; k < C8; k += 8) {
+      const p = row + (<usize>k << 1);
+      v128.store(p, v128.shuffle<u8>(v128.load(p), v128.load(p), 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- bf16
+
+/**
+ * One token: out (r1−r0) = W[r0:r1] (·, inF) @ x (inF) + bias, W bf16 interleaved.
+ * One row per pass, 32 weights per iteration into 8 accumulators: measured on the 2-core Zen 5 (Node 20,
+ * 512 MB of weights) at 22.7 GB/s against 21.3 for 16 per iteration / 4 accumulators, 18.3 for
+ * `extend_low/high` + `shl` in natural layout, 18.6 for `load16x4_u` + `shl`, and 6.4 for two rows per pass
+ * sharing the x loads (perf-notes saw the same collapse with 4 rows). The wasm streaming-read ceiling was ~26 GB/s.
+ */
+function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, r0: i32, r1: i32): void {
+  const mask = i32x4.splat(0xffff0000);
+  const K32 = inF & ~31, K8 = inF & ~7;
+  const rowBytes = <usize>inF * 2;
+  for (let r = r0; r < r1; r++) {
+    const w = W + <usize>r * rowBytes;
+    let a = f32x4.splat(0), b = f32x4.splat(0), c = f32x4.splat(0), d = f32x4.splat(0);
+    let e = f32x4.splat(0), f = f32x4.splat(0), g = f32x4.splat(0), h = f32x4.splat(0);
+    for (let k = 0; k < K32; k += 32) {
+      const wp = w + (<usize>k << 1), xp = x + (<usize>k << 2);
+      const p = v128.load(wp), q = v128.load(wp, 16), s = v128.load(wp, 32), u = v128.load(wp, 48);
+      a = f32x4.add(a, f32x4.mul(i32x4.shl(p, 16), v128.load(xp)));
+      b = f32x4.add(b, f32x4.mul(v128.and(p, mask), v128.load(xp, 16)));
+      c = f32x4.add(c, f32x4.mul(i32x4.shl(q, 16), v128.load(xp, 32)));
+      d = f32x4.add(d, f32x4.mul(v128.and(q, mask), v128.load(xp, 48)));
+      e = f32x4.add(e, f32x4.mul(i32x4.shl(s, 16), v128.load(xp, 64)));
+      f = f32x4.add(f, f32x4.mul(v128.and(s, mask), v128.load(xp, 80)));
+      g = f32x4.add(g, f32x4.mul(i32x4.shl(u, 16), v128.load(xp, 96)));
+      h = f32x4.add(h, f32x4.mul(v128.and(u, mask), v128.load(xp, 112)));
+    }
+    for (let k = K32; k < K8; k += 8) {
+      const p = v128.load(w + (<usize>k << 1)), xp = x + (<usize>k << 2);
+      a = f32x4.add(a, f32x4.mul(i32x4.shl(p, 16), v128.load(xp)));
+      b = f32x4.add(b, f32x4.mul(v128.and(p, mask), v128.load(xp, 16)));
+    }
+    let s0 = hsum(f32x4.add(f32x4.add(f32x4.add(a, b), f32x4.add(c, d)), f32x4.add(f32x4.add(e, f), f32x4.add(g, h))));
+    for (let k = K8; k < inF; k++) s0 += bf16ToF32(load<u16>(w + (<usize>k << 1))) * load<f32>(x + (<usize>k << 2));
+    if (bias) s0 += load<f32>(bias + (<usize>r << 2));
+    store<f32>(out + (<usize>r << 2), s0);
+  }
+}
+
+/** 4 tokens × 2 rows register tile: out rows r, r+1 of tokens t..t+3 (x rows xs apart, out rows os apart). */
+// @ts-ignore: decorator
+@inline function tileBf16(out: usize, os: usize, x: usize, xs: usize, w0: usize, w1: usize, bias: usize, r: i32, inF: i32): void {
+  const mask = i32x4.splat(0xffff0000);
+  const K8 = inF & ~7;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let k = 0; k < K8; k += 8) {
+    const p = v128.load(w0 + (<usize>k << 1));
+    const q = v128.load(w1 + (<usize>k << 1));
+    const pl = i32x4.shl(p, 16), ph = v128.and(p, mask);
+    const ql = i32x4.shl(q, 16), qh = v128.and(q, mask);
+    let xp = x + (<usize>k << 2);
+    let xa = v128.load(xp), xb = v128.load(xp, 16);
+    c00 = f32x4.add(c00, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
+    c01 = f32x4.add(c01, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+    xp += xs;
+    xa = v128.load(xp); xb = v128.load(xp, 16);
+    c10 = f32x4.add(c10, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
+    c11 = f32x4.add(c11, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+    xp += xs;
+    xa = v128.load(xp); xb = v128.load(xp, 16);
+    c20 = f32x4.add(c20, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
+    c21 = f32x4.add(c21, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+    xp += xs;
+    xa = v128.load(xp); xb = v128.load(xp, 16);
+    c30 = f32x4.add(c30, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
+    c31 = f32x4.add(c31, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+  }
+  let s00 = hsum(c00), s01 = hsum(c01), s10 = hsum(c10), s11 = hsum(c11);
+  let s20 = hsum(c20), s21 = hsum(c21), s30 = hsum(c30), s31 = hsum(c31);
+  for (let k = K8; k < inF; k++) {
+    const a = bf16ToF32(load<u16>(w0 + (<usize>k << 1)));
+    const b = bf16ToF32(load<u16>(w1 + (<usize>k << 1)));
+    const xp = x + (<usize>k << 2);
+    const x0 = load<f32>(xp), x1 = load<f32>(xp + xs), x2 = load<f32>(xp + 2 * xs), x3 = load<f32>(xp + 3 * xs);
+    s00 += a * x0; s01 += b * x0; s10 += a * x1; s11 += b * x1;
+    s20 += a * x2; s21 += b * x2; s30 += a * x3; s31 += b * x3;
+  }
+  if (bias) {
+    const b0 = load<f32>(bias + (<usize>r << 2)), b1 = load<f32>(bias + (<usize>r << 2), 4);
+    s00 += b0; s10 += b0; s20 += b0; s30 += b0;
+    s01 += b1; s11 += b1; s21 += b1; s31 += b1;
+  }
+  const o = out + (<usize>r << 2);
+  store<f32>(o, s00); store<f32>(o, s01, 4);
+  store<f32>(o + os, s10); store<f32>(o + os, s11, 4);
+  store<f32>(o + 2 * os, s20); store<f32>(o + 2 * os, s21, 4);
+  store<f32>(o + 3 * os, s30); store<f32>(o + 3 * os, s31, 4);
+}
+
+/** out (L, outF)[:, r0:r1] = x (L, inF) @ W[r0:r1] (·, inF)ᵀ + bias, W bf16 interleaved (`bf16Interleave`). */
+export function linearBf16Rows(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+  const xs = <usize>inF * 4, os = <usize>outF * 4, rowBytes = <usize>inF * 2;
+  let t = 0;
+  for (; t + 4 <= L; t += 4) {
+    const xt = x + <usize>t * xs, ot = out + <usize>t * os;
+    let r = r0;
+    for (; r + 2 <= r1; r += 2) {
+      const w0 = W + <usize>r * rowBytes;
+      tileBf16(ot, os, xt, xs, w0, w0 + rowBytes, bias, r, inF);
+    }
+    // An odd last row: one token at a time.
+    if (r < r1) for (let j = 0; j < 4; j++) matvecBf16(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, r, r1);
+  }
+  for (; t < L; t++) matvecBf16(out + <usize>t * os, x + <usize>t * xs, W, bias, inF, r0, r1);
+}
+
+/** out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF), W bf16 interleaved; `bias = 0` for none. */
+export function linearBf16(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32): void {
+  linearBf16Rows(out, x, W, bias, L, inF, outF, 0, outF);
+}
+
+// ------------------------------------------------------------------------------------------- f32 and f16
+// One generic body; T = f32 for f32 weights, u16 for f16 weights (widened in registers, exact).
+
+// @ts-ignore: decorator
+@inline function w4<T>(p: usize): v128 {
+  if (isFloat<T>()) return v128.load(p);
+  else return f16x4ToF32(v128.load16x4_u(p));
+}
+
+// @ts-ignore: decorator
+@inline function w1<T>(p: usize): f32 {
+  if (isFloat<T>()) return load<f32>(p);
+  else return f16ToF32(load<u16>(p));
+}
+
+function matvecGen<T>(out: usize, x: usize, W: usize, bias: usize, inF: i32, r0: i32, r1: i32): void {
+  const sz = <usize>sizeof<T>();
+  const K8 = inF & ~7;
+  const rowBytes = <usize>inF * sz;
+  for (let r = r0; r < r1; r++) {
+    const w0 = W + <usize>r * rowBytes;
+    let a0 = f32x4.splat(0), b0 = f32x4.splat(0);
+    for (let k = 0; k < K8; k += 8) {
+      a0 = f32x4.add(a0, f32x4.mul(w4<T>(w0 + <usize>k * sz), v128.load(x + (<usize>k << 2))));
+      b0 = f32x4.add(b0, f32x4.mul(w4<T>(w0 + <usize>(k + 4) * sz), v128.load(x + (<usize>k << 2), 16)));
+    }
+    let s0 = hsum(f32x4.add(a0, b0));
+    for (let k = K8; k < inF; k++) s0 += w1<T>(w0 + <usize>k * sz) * load<f32>(x + (<usize>k << 2));
+    if (bias) s0 += load<f32>(bias + (<usize>r << 2));
+    store<f32>(out + (<usize>r << 2), s0);
+  }
+}
+
+function linearGenRows<T>(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+  const sz = <usize>sizeof<T>();
+  const xs = <usize>inF * 4, os = <usize>outF * 4, rowBytes = <usize>inF * sz;
+  const K4 = inF & ~3;
+  let t = 0;
+  for (; t + 4 <= L; t += 4) {
+    const xt = x + <usize>t * xs, ot = out + <usize>t * os;
+    let r = r0;
+    for (; r + 2 <= r1; r += 2) {
+      const w0 = W + <usize>r * rowBytes, w1p = w0 + rowBytes;
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      for (let k = 0; k < K4; k += 4) {
+        const p = w4<T>(w0 + <usize>k * sz), q = w4<T>(w1p + <usize>k * sz);
+        let xp = xt + (<usize>k << 2);
+        let xa = v128.load(xp);
+        c00 = f32x4.add(c00, f32x4.mul(p, xa)); c01 = f32x4.add(c01, f32x4.mul(q, xa));
+        xa = v128.load(xp + xs);
+        c10 = f32x4.add(c10, f32x4.mul(p, xa)); c11 = f32x4.add(c11, f32x4.mul(q, xa));
+        xa = v128.load(xp + 2 * xs);
+        c20 = f32x4.add(c20, f32x4.mul(p, xa)); c21 = f32x4.add(c21, f32x4.mul(q, xa));
+        xa = v128.load(xp + 3 * xs);
+        c30 = f32x4.add(c30, f32x4.mul(p, xa)); c31 = f32x4.add(c31, f32x4.mul(q, xa));
+      }
+      let s00 = hsum(c00), s01 = hsum(c01), s10 = hsum(c10), s11 = hsum(c11);
+      let s20 = hsum(c20), s21 = hsum(c21), s30 = hsum(c30), s31 = hsum(c31);
+      for (let k = K4; k < inF; k++) {
+        const a = w1<T>(w0 + <usize>k * sz), b = w1<T>(w1p + <usize>k * sz);
+        const xp = xt + (<usize>k << 2);
+        const x0 = load<f32>(xp), x1 = load<f32>(xp + xs), x2 = load<f32>(xp + 2 * xs), x3 = load<f32>(xp + 3 * xs);
+        s00 += a * x0; s01 += b * x0; s10 += a * x1; s11 += b * x1;
+        s20 += a * x2; s21 += b * x2; s30 += a * x3; s31 += b * x3;
+      }
+      if (bias) {
+        const b0 = load<f32>(bias + (<usize>r << 2)), b1 = load<f32>(bias + (<usize>r << 2), 4);
+        s00 += b0; s10 += b0; s20 += b0; s30 += b0;
+        s01 += b1; s11 += b1; s21 += b1; s31 += b1;
+      }
+      const o = ot + (<usize>r << 2);
+      store<f32>(o, s00); store<f32>(o, s01, 4);
+      store<f32>(o + os, s10); store<f32>(o + os, s11, 4);
+      store<f32>(o + 2 * os, s20); store<f32>(o + 2 * os, s21, 4);
+      store<f32>(o + 3 * os, s30); store<f32>(o + 3 * os, s31, 4);
+    }
+    if (r < r1) for (let j = 0; j < 4; j++) matvecGen<T>(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, r, r1);
+  }
+  for (; t < L; t++) matvecGen<T>(out + <usize>t * os, x + <usize>t * xs, W, bias, inF, r0, r1);
+}
+
+/** out (L, outF)[:, r0:r1] = x (L, inF) @ W[r0:r1] (·, inF)ᵀ + bias, W f32. */
+export function linearF32Rows(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+  linearGenRows<f32>(out, x, W, bias, L, inF, outF, r0, r1);
+}
+
+/** out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF), W f32; `bias = 0` for none. */
+export function linearF32(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32): void {
+  linearGenRows<f32>(out, x, W, bias, L, inF, outF, 0, outF);
+}
+
+/** out (L, outF)[:, r0:r1] = x (L, inF) @ W[r0:r1] (·, inF)ᵀ + bias, W f16 (natural layout). */
+export function linearF16Rows(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+  linearGenRows<u16>(out, x, W, bias, L, inF, outF, r0, r1);
+}
+
+/** out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF), W f16; `bias = 0` for none. */
+export function linearF16(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32): void {
+  linearGenRows<u16>(out, x, W, bias, L, inF, outF, 0, outF);
+}

@@ -1,0 +1,56 @@
+// The selective scan, fused: softplus(Δ), exp(A·Δ), the state update, the C contraction, the D skip and the
+// silu(z) gate in one pass per token and channel; nothing of size (L, E, N) is ever materialized
+// (llama.cpp `ggml_compute_forward_ssm_scan_f32` does the same). Twins of `selectiveScan` /
+// `selectiveScanStep` in src/reference/ops.ts (paper §3.2, Algorithm 2; HF `slow_forward` loop body).
+// SIMD runs over the state dimension n (4 lanes; the N % 4 tail is scalar); exp(A·Δ) uses `expv` (~1 ulp).
+import { expv, hsum, silu, softplus } from './common';
+
+/**
+ * One token: for every channel c,
+ *   Δ = softplus(delta[c]); h[c,n] = exp(Δ·A[c,n])·h[c,n] + (Δ·B[n])·x[c]; y[c] = (Σ_n h[c,n]·C[n] + D[c]·x[c])·silu(z[c]).
+ * y, x, delta, z, D: (E); A, state: (E, N); B, C: (N). `state` is updated in place.
+ */
+export function selectiveScanStep(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, state: usize, E: i32, N: i32): void {
+  const N4 = N & ~3;
+  const rowBytes = <usize>N * 4;
+  for (let c = 0; c < E; c++) {
+    const co = <usize>c << 2;
+    const dt = softplus(load<f32>(delta + co));
+    const xv = load<f32>(x + co);
+    const Ac = A + <usize>c * rowBytes;
+    const sc = state + <usize>c * rowBytes;
+    const vdt = f32x4.splat(dt), vx = f32x4.splat(xv);
+    let acc = f32x4.splat(0);
+    for (let n = 0; n < N4; n += 4) {
+      const no = <usize>n << 2;
+      const dA = expv(f32x4.mul(v128.load(Ac + no), vdt));
+      const dBx = f32x4.mul(f32x4.mul(vdt, v128.load(B + no)), vx); // HF order: (Δ·B)·x
+      const s = f32x4.add(f32x4.mul(dA, v128.load(sc + no)), dBx);
+      v128.store(sc + no, s);
+      acc = f32x4.add(acc, f32x4.mul(s, v128.load(C + no)));
+    }
+    let sum = hsum(acc);
+    for (let n = N4; n < N; n++) {
+      const no = <usize>n << 2;
+      const dA = <f32>Math.exp(<f64>(load<f32>(Ac + no) * dt));
+      const s = dA * load<f32>(sc + no) + (dt * load<f32>(B + no)) * xv;
+      store<f32>(sc + no, s);
+      sum += s * load<f32>(C + no);
+    }
+    const withSkip = sum + xv * load<f32>(D + co);
+    store<f32>(y + co, withSkip * silu(load<f32>(z + co)));
+  }
+}
+
+/**
+ * The scan over L tokens, carrying state (E, N): {@link selectiveScanStep} per token.
+ * y, x, delta, z: (L, E); B, C: (L, N) with row stride `bcStride` floats (views into x_proj's (L, R+2N) output);
+ * A (E, N); D (E).
+ */
+export function selectiveScan(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, state: usize, L: i32, E: i32, N: i32, bcStride: i32): void {
+  const rs = <usize>E * 4, bs = <usize>bcStride * 4;
+  for (let t = 0; t < L; t++) {
+    const o = <usize>t * rs;
+    selectiveScanStep(y + o, x + o, delta + o, A, B + <usize>t * bs, C + <usize>t * bs, D, z + o, state, E, N);
+  }
+}

@@ -1,0 +1,48 @@
+// assembly/conv.ts `causalConv1d` / `causalConv1dStep` = silu ∘ src/reference/ops.ts `causalConv1d` /
+// `causalConv1dStep` (the wasm twins fuse the silu that follows), including the conv state left behind.
+// Tolerance |a − b| ≤ 1e-6 + 1e-6·|ref|: the kernel sums K terms in f32 where the reference sums in f64, and
+// silu is computed the same way (f64 exp, one rounding).
+import fc from 'fast-check';
+import { beforeAll, describe, it } from 'vitest';
+import { causalConv1d, causalConv1dStep, silu } from '../../src/reference/ops.ts';
+import { expectClose } from '../helpers/close.ts';
+import { kernelBench, rand, type Bench } from './harness.ts';
+
+const TOL = { atol: 1e-6, rtol: 1e-6 };
+let b: Bench;
+beforeAll(async () => (b = await kernelBench()));
+
+describe('causalConv1d + silu (wasm) = reference', () => {
+  it('random chunkings of a sequence carry the state exactly like the reference (K 1..5, odd E)', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(1, 3, 5, 17, 33, 64),
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        fc.integer(),
+        (E, K, chunks, withBias, seed) => {
+          b.reset();
+          const w = rand(E * K, seed, 0.5);
+          const bias = withBias ? rand(E, seed + 1, 0.2) : null;
+          const H = K - 1;
+          const refState = rand(E * H, seed + 2, 1);
+          const pw = b.f32(w), pb = bias ? b.f32(bias) : 0, ps = b.f32(refState);
+          chunks.forEach((L, ci) => {
+            const x = rand(L * E, seed + 10 + ci, 2);
+            const ref = new Float32Array(L * E);
+            if (L === 1 && ci % 2 === 0) causalConv1dStep(ref, x, w, bias, refState, E, K);
+            else causalConv1d(ref, x, w, bias, refState, L, E, K);
+            for (let i = 0; i < ref.length; i++) ref[i] = silu(ref[i]);
+            const px = b.f32(x), out = b.f32(new Float32Array(L * E));
+            if (L === 1 && ci % 2 === 0) b.k.causalConv1dStep(out, px, pw, pb, ps, E, K);
+            else b.k.causalConv1d(out, px, pw, pb, ps, L, E, K);
+            expectClose(b.read(out, L * E), ref, TOL, `conv E=${E} K=${K} chunk ${ci} L=${L}`);
+            expectClose(b.read(ps, E * H), refState, { atol: 0, rtol: 0 }, `conv state E=${E} K=${K} after chunk ${ci}`);
+          });
+        },
+      ),
+      { seed: 9, numRuns: 150 },
+    );
+  });
+});

@@ -1,0 +1,67 @@
+// assembly/linear.ts `linearF32/Bf16/F16` (and their `…Rows` slices) = src/reference/ops.ts `linear` over the
+// weights widened to f32 (bf16 and f16 widen exactly, so both sides multiply the same numbers).
+// Tolerance |a − b| ≤ 2e-7·inF·s + 1e-6·|ref| with s = max |x|·max |w| = 1 here: the kernels sum in f32 (several
+// SIMD accumulators, then a horizontal add), the reference in f64; the f32 sum's rounding error is bounded by
+// ~inF·ε·Σ|w·x| (ε = 6e-8), and the terms are ≤ 1 in size.
+import fc from 'fast-check';
+import { beforeAll, describe, it } from 'vitest';
+import { linear } from '../../src/reference/ops.ts';
+import { expectClose } from '../helpers/close.ts';
+import { kernelBench, rand, SIZES, toBf16, toF16, type Bench } from './harness.ts';
+
+let b: Bench;
+beforeAll(async () => (b = await kernelBench()));
+
+type DT = 'f32' | 'bf16' | 'f16';
+
+function check(dtype: DT, L: number, inF: number, outF: number, withBias: boolean, seed: number, rows?: [number, number]) {
+  b.reset();
+  const x = rand(L * inF, seed, 1);
+  const w = rand(outF * inF, seed + 1, 1);
+  const bias = withBias ? rand(outF, seed + 2, 0.5) : null;
+  const conv = dtype === 'bf16' ? toBf16(w) : dtype === 'f16' ? toF16(w) : { bits: null, values: w };
+  const ref = new Float32Array(L * outF);
+  linear(ref, x, conv.values, bias, L, inF, outF);
+  const px = b.f32(x);
+  const pb = bias ? b.f32(bias) : 0;
+  const sentinel = -12345;
+  const out = b.f32(new Float32Array(L * outF).fill(sentinel));
+  const pw = dtype === 'f32' ? b.f32(w) : b.u16(conv.bits!);
+  if (dtype === 'bf16') b.k.bf16Interleave(pw, outF, inF);
+  const [r0, r1] = rows ?? [0, outF];
+  const fn = { f32: b.k.linearF32Rows, bf16: b.k.linearBf16Rows, f16: b.k.linearF16Rows }[dtype];
+  fn(out, px, pw, pb, L, inF, outF, r0, r1);
+  const got = b.read(out, L * outF);
+  // Only rows [r0, r1) are computed; the others must be untouched.
+  const expected = ref.slice();
+  for (let t = 0; t < L; t++) for (let o = 0; o < outF; o++) if (o < r0 || o >= r1) expected[t * outF + o] = sentinel;
+  expectClose(got, expected, { atol: 2e-7 * inF, rtol: 1e-6 }, `linear ${dtype} L=${L} inF=${inF} outF=${outF} rows=[${r0},${r1})`);
+}
+
+for (const dtype of ['f32', 'bf16', 'f16'] as DT[]) {
+  describe(`linear ${dtype} (wasm) = reference`, () => {
+    it('matvec (L = 1) and matmul (L > 1, 4-token tiles and tails) over awkward sizes', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 11 }), fc.constantFrom(...SIZES, 128, 129, 257), fc.constantFrom(...SIZES), fc.boolean(), fc.integer(), (L, inF, outF, withBias, seed) => {
+          check(dtype, L, inF, outF, withBias, seed);
+        }),
+        { seed: 7, numRuns: 150 },
+      );
+    });
+
+    it('a row slice [r0, r1) writes exactly those rows (the unit a thread pool hands out)', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 6 }), fc.constantFrom(...SIZES), fc.integer({ min: 1, max: 40 }), fc.nat(), fc.nat(), fc.integer(), (L, inF, outF, a, c, seed) => {
+          const r0 = a % outF, r1 = r0 + 1 + (c % (outF - r0));
+          check(dtype, L, inF, outF, true, seed, [r0, r1]);
+        }),
+        { seed: 8, numRuns: 80 },
+      );
+    });
+
+    it('a realistic width (inF 1024, outF 96, L 1 and 7)', () => {
+      check(dtype, 1, 1024, 96, false, 1);
+      check(dtype, 7, 1024, 96, true, 2);
+    });
+  });
+}
