@@ -1,0 +1,128 @@
+/**
+ * `falcon-mamba chat`: an interactive chat (node:readline) that keeps the recurrent state between turns and
+ * feeds only each new turn's tokens (ChatSession). Works with piped stdin too: one line = one user turn.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import process from 'node:process';
+import { createInterface } from 'node:readline';
+import { ChatSession } from '../generate/chat.ts';
+import { FalconMambaError } from '../errors.ts';
+import { backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, rssMB, type Command } from './common.ts';
+import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingFromFlags } from './generate.ts';
+
+const OPTIONS = {
+  ...MODEL_OPTIONS,
+  ...SAMPLING_OPTIONS,
+  system: { type: 'string', short: 's' },
+} as const;
+
+const REPL_HELP = `commands: /save FILE  /load FILE  /reset  /exit  /help`;
+
+/** The `chat` command. */
+export const chatCommand: Command = {
+  name: 'chat',
+  summary: 'an interactive chat that keeps the state between turns',
+  help: `Usage: falcon-mamba chat --model DIR [--system TEXT] [options]
+
+Each line you type is a user turn; the reply streams to stdout and a speed line goes to stderr.
+The recurrent state is kept between turns, so only the new turn's tokens are fed.
+In the chat: /save FILE (state + history), /load FILE, /reset, /exit, /help.
+Reads piped stdin line by line when it is not a terminal.
+
+  --system, -s TEXT      a system prompt (prefilled once)
+${SAMPLING_HELP}
+${MODEL_OPTIONS_HELP}`,
+
+  async run(argv) {
+    const { values: v } = parse('chat', argv, OPTIONS);
+    if (v.help) {
+      process.stdout.write(this.help + '\n');
+      return 0;
+    }
+    const dir = modelFlag('chat', v.model);
+    const flags = {
+      backend: backendFlag('chat', v.backend),
+      dtype: dtypeFlag('chat', v.dtype),
+      threads: numberFlag('chat', 'threads', v.threads, { integer: true, min: 1 }),
+    };
+    const { model, files, generation, loadMs } = await openModel(dir, flags);
+    try {
+      const options = samplingFromFlags('chat', v, generation, files);
+      if (!files.chatTemplate) note('falcon-mamba: this model has no chat template; using a plain "User: …\\nAssistant:" prompt');
+      const session = new ChatSession(model, files, { ...options, system: v.system, fallback: true });
+      await session.prime();
+      const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+      note(`falcon-mamba: loaded in ${(loadMs / 1000).toFixed(2)} s · RSS ${rssMB()}${tty ? ` · ${REPL_HELP}` : ''}`);
+      const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
+      let turn: AbortController | null = null;
+      rl.on('SIGINT', () => {
+        if (turn) turn.abort();
+        else rl.close();
+      });
+      const onSigint = () => turn?.abort();
+      process.on('SIGINT', onSigint);
+      const out = process.stdout;
+      if (tty) rl.setPrompt('> ');
+      if (tty) rl.prompt();
+      let status = 0;
+      try {
+        for await (const raw of rl) {
+          const line = raw.trim();
+          if (line === '') {
+            if (tty) rl.prompt();
+            continue;
+          }
+          if (line.startsWith('/')) {
+            const [cmd, ...rest] = line.split(/\s+/);
+            const arg = rest.join(' ');
+            try {
+              if (cmd === '/exit' || cmd === '/quit') break;
+              else if (cmd === '/reset') {
+                session.reset();
+                note('falcon-mamba: conversation reset');
+              } else if (cmd === '/save') {
+                if (!arg) throw new FalconMambaError('/save needs a file name');
+                const bytes = session.save();
+                await writeFile(arg, bytes);
+                note(`falcon-mamba: saved ${session.messages.length} messages, ${bytes.length} bytes to ${arg}`);
+              } else if (cmd === '/load') {
+                if (!arg) throw new FalconMambaError('/load needs a file name');
+                let bytes: Uint8Array;
+                try {
+                  bytes = new Uint8Array(await readFile(arg));
+                } catch (e) {
+                  throw new FalconMambaError(`${arg}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+                }
+                session.restore(bytes);
+                note(`falcon-mamba: loaded ${session.messages.length} messages from ${arg}`);
+              } else if (cmd === '/help') note(REPL_HELP);
+              else note(`falcon-mamba: unknown command ${cmd} (${REPL_HELP})`);
+            } catch (e) {
+              if (!(e instanceof FalconMambaError)) throw e;
+              note(`falcon-mamba: ${e.message}`);
+              status = 1;
+            }
+            if (tty) rl.prompt();
+            continue;
+          }
+          turn = new AbortController();
+          const gen = session.send(line, { signal: turn.signal });
+          for await (const e of gen) if (e.text) out.write(e.text);
+          out.write('\n');
+          turn = null;
+          const s = gen.summary!;
+          const t = session.lastTurn!;
+          const how = t.mode === 'incremental' ? `fed ${t.fedTokens} new tok, reused ${t.reusedTokens}` : `${t.reprefilled ? 're-prefilled' : 'prefilled'} ${t.fedTokens} tok (${t.mode})`;
+          note(`[prompt ${s.promptTokens} tok ${rate(s.promptTokens, s.prefillMs)} · decode ${s.tokens.length} tok ${rate(s.steps, s.decodeMs)} · ${how} · finish ${s.finishReason} · RSS ${rssMB()}]`);
+          if (tty) rl.prompt();
+        }
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+        rl.close();
+      }
+      return status;
+    } finally {
+      await model.dispose();
+    }
+  },
+};

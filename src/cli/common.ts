@@ -1,0 +1,210 @@
+/**
+ * What every command shares: argument parsing (node:util parseArgs, strict), usage errors, opening a model
+ * folder the way an HF snapshot is laid out (weights + tokenizer files + generation_config.json) with a
+ * progress bar, and the speed line.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
+import { loadModel } from '../load.ts';
+import type { Backend, Model, WeightDType } from '../model.ts';
+import { loadTokenizerFiles, type TokenizerFiles } from '../tokenizer/files.ts';
+import { loadGenerationConfig, type GenerationConfig } from '../generate/config.ts';
+import { Checkpoint } from '../io/checkpoint.ts';
+
+/** The program's name in messages. */
+export const PROGRAM = 'falcon-mamba';
+
+/** Bad usage: printed as one line with a hint, exit status 2. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    /** The command whose `--help` the hint points to. */
+    readonly command?: string,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A command: its name, help text and body (returns the exit status). */
+export interface Command {
+  name: string;
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** The options every model-loading command accepts. */
+export const MODEL_OPTIONS = {
+  model: { type: 'string', short: 'm' },
+  threads: { type: 'string' },
+  dtype: { type: 'string' },
+  backend: { type: 'string' },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies Options;
+
+/** Help lines for {@link MODEL_OPTIONS}. */
+export const MODEL_OPTIONS_HELP = `  --model, -m DIR        a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
+  --backend NAME         wasm | reference (default: the library's default)
+  --dtype NAME           weights in the engine: auto | bf16 | f32 | q8 | q4 (default auto)
+  --threads N            worker threads of the wasm backend (default: all cores)
+  --verbose, -v          stack traces on errors, more detail
+  --help, -h             this help`;
+
+/**
+ * parseArgs in strict mode; any parse problem (unknown flag, missing value, stray argument) becomes a
+ * {@link UsageError} naming it.
+ */
+export function parse<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
+      throw new UsageError(err.message.split('\n')[0].replace(/\. To specify a positional argument.*$/, ''), command);
+    }
+    throw e;
+  }
+}
+
+/** Reads a numeric flag: undefined when absent; a UsageError naming the flag when it is not a number in range. */
+export function numberFlag(
+  command: string,
+  name: string,
+  value: string | undefined,
+  check: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  const bad =
+    value.trim() === '' ||
+    !Number.isFinite(n) ||
+    (check.integer === true && !Number.isInteger(n)) ||
+    (check.min !== undefined && (check.minExclusive ? n <= check.min : n < check.min)) ||
+    (check.max !== undefined && n > check.max);
+  if (bad) {
+    const range = [
+      check.integer ? 'an integer' : 'a number',
+      check.min !== undefined ? `${check.minExclusive ? '>' : '≥'} ${check.min}` : '',
+      check.max !== undefined ? `≤ ${check.max}` : '',
+    ].filter(Boolean).join(' ');
+    throw new UsageError(`--${name} must be ${range}, got ${JSON.stringify(value)}`, command);
+  }
+  return n;
+}
+
+const DTYPES: readonly WeightDType[] = ['auto', 'bf16', 'f32', 'q8', 'q4'];
+const BACKENDS: readonly Backend[] = ['wasm', 'reference'];
+
+/** Validates `--dtype`. */
+export function dtypeFlag(command: string, v: string | undefined): WeightDType | undefined {
+  if (v === undefined) return undefined;
+  if (!(DTYPES as readonly string[]).includes(v)) throw new UsageError(`unknown dtype ${JSON.stringify(v)} (expected one of ${DTYPES.join(', ')})`, command);
+  return v as WeightDType;
+}
+
+/** Validates `--backend`. */
+export function backendFlag(command: string, v: string | undefined): Backend | undefined {
+  if (v === undefined) return undefined;
+  if (!(BACKENDS as readonly string[]).includes(v)) throw new UsageError(`unknown backend ${JSON.stringify(v)} (expected one of ${BACKENDS.join(', ')})`, command);
+  return v as Backend;
+}
+
+/** `--model` is required. */
+export function modelFlag(command: string, v: string | undefined): string {
+  if (v === undefined || v === '') throw new UsageError('--model DIR is required', command);
+  return v;
+}
+
+/** A model folder opened for generation. */
+export interface OpenedModel {
+  model: Model;
+  files: TokenizerFiles;
+  generation: GenerationConfig;
+  /** Wall time of loading the weights (ms). */
+  loadMs: number;
+}
+
+/**
+ * Opens an HF model folder: tokenizer files first (fast, fails fast), then the weights with a progress bar on
+ * stderr when stderr is a terminal.
+ */
+export async function openModel(dir: string, flags: { backend?: Backend; dtype?: WeightDType; threads?: number }): Promise<OpenedModel> {
+  const t0 = performance.now();
+  await Checkpoint.open(dir); // headers only: a wrong folder fails here with a message naming it
+  const files = await loadTokenizerFiles(dir);
+  const bar = await progressBar();
+  let model: Model;
+  try {
+    model = await loadModel(dir, {
+      backend: flags.backend,
+      dtype: flags.dtype,
+      threads: flags.threads,
+      onProgress: bar ? (p) => bar.update(p.loadedBytes, p.totalBytes) : undefined,
+    });
+  } finally {
+    bar?.stop();
+  }
+  const generation = await loadGenerationConfig(dir, model.config);
+  return { model, files, generation, loadMs: performance.now() - t0 };
+}
+
+/** Opens only the checkpoint headers and config (no weights read). */
+export function openCheckpoint(dir: string): Promise<Checkpoint> {
+  return Checkpoint.open(dir);
+}
+
+/** A byte-progress bar on stderr, or null when stderr is not a terminal. */
+async function progressBar(): Promise<{ update(loaded: number, total: number): void; stop(): void } | null> {
+  if (!process.stderr.isTTY) return null;
+  const { default: cliProgress } = await import('cli-progress');
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: 'loading weights |{bar}| {percentage}% {loadedMB}/{totalMB} MB',
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  const mb = (b: number) => (b / 1e6).toFixed(1);
+  return {
+    update(loaded, total) {
+      if (!started) {
+        bar.start(total, 0, { loadedMB: mb(0), totalMB: mb(total) });
+        started = true;
+      }
+      bar.update(loaded, { loadedMB: mb(loaded), totalMB: mb(total) });
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+/** `12.3 tok/s`, or `–` when no time passed. */
+export function rate(tokens: number, ms: number): string {
+  return ms > 0 && tokens > 0 ? `${((tokens * 1000) / ms).toFixed(1)} tok/s` : '–';
+}
+
+/** Resident set size in MB. */
+export function rssMB(): string {
+  return `${(process.memoryUsage().rss / 1048576).toFixed(0)} MB`;
+}
+
+/** Writes to stderr (the only place status goes). */
+export function note(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
+/** Reads all of stdin as UTF-8. */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

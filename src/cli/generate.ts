@@ -1,0 +1,169 @@
+/**
+ * `falcon-mamba generate`: one prompt → streamed text on stdout; load time, prompt and decode speed and memory
+ * on stderr. `--json` prints one JSON object instead of the text.
+ */
+import process from 'node:process';
+import { samplerDefaults } from '../generate/config.ts';
+import { generateTextFromIds, type GenerateOptions, type GenerationSummary } from '../generate/generate.ts';
+import type { SamplerOptions } from '../generate/sampler.ts';
+import { applyChatTemplate, type TokenizerFiles } from '../tokenizer/files.ts';
+import type { ChatMessage } from '../tokenizer/chat.ts';
+import type { GenerationConfig } from '../generate/config.ts';
+import {
+  backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, readStdin, rssMB,
+  UsageError, type Command,
+} from './common.ts';
+
+/** Flags shared by `generate` and `chat`: sampling, length, stop strings. */
+export const SAMPLING_OPTIONS = {
+  'max-tokens': { type: 'string', short: 'n' },
+  temperature: { type: 'string', short: 't' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  'min-p': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  stop: { type: 'string', multiple: true },
+} as const;
+
+/** Help lines for {@link SAMPLING_OPTIONS}. */
+export const SAMPLING_HELP = `  --max-tokens, -n N     most tokens to generate (default: generation_config max_new_tokens, else 256)
+  --temperature, -t T    0 = greedy; > 0 samples (default: greedy unless generation_config sets do_sample)
+  --top-k K              keep the K most likely tokens (0 = off)
+  --top-p P              nucleus sampling: keep the smallest set with probability mass ≥ P (1 = off)
+  --min-p P              drop tokens less likely than P × the most likely (0 = off)
+  --repetition-penalty R penalize tokens already seen (1 = off)
+  --seed S               seed of the sampler (same seed → same text)
+  --stop STR             stop before this string (repeatable; matched across tokens, not printed)`;
+
+type SamplingValues = { [K in keyof typeof SAMPLING_OPTIONS]?: (typeof SAMPLING_OPTIONS)[K] extends { multiple: true } ? string[] : string };
+
+/** Turns the sampling flags into generation options over the model's generation_config defaults. */
+export function samplingFromFlags(command: string, v: SamplingValues, g: GenerationConfig, files: TokenizerFiles): GenerateOptions {
+  const o: GenerateOptions = { ...samplerDefaults(g) };
+  const set = <K extends keyof SamplerOptions>(k: K, x: number | undefined) => {
+    if (x !== undefined) o[k] = x;
+  };
+  set('temperature', numberFlag(command, 'temperature', v.temperature, { min: 0 }));
+  set('topK', numberFlag(command, 'top-k', v['top-k'], { integer: true, min: 0 }));
+  set('topP', numberFlag(command, 'top-p', v['top-p'], { min: 0, minExclusive: true, max: 1 }));
+  set('minP', numberFlag(command, 'min-p', v['min-p'], { min: 0, max: 1 }));
+  set('repetitionPenalty', numberFlag(command, 'repetition-penalty', v['repetition-penalty'], { min: 0, minExclusive: true }));
+  o.maxTokens = numberFlag(command, 'max-tokens', v['max-tokens'], { integer: true, min: 0 }) ?? g.maxNewTokens ?? 256;
+  o.seed = numberFlag(command, 'seed', v.seed, { integer: true });
+  o.stop = v.stop ?? [];
+  // Ending ids: generation_config.json (else config.json), plus the tokenizer's eos token.
+  const eos = new Set(g.eosTokenIds);
+  if (files.eosTokenId !== undefined) eos.add(files.eosTokenId);
+  o.eosTokenIds = [...eos];
+  return o;
+}
+
+/** The speed line of one generation. */
+export function speedLine(s: GenerationSummary, loadMs?: number): string {
+  const parts = [];
+  if (loadMs !== undefined) parts.push(`load ${(loadMs / 1000).toFixed(2)} s`);
+  parts.push(`prompt ${s.promptTokens} tok ${rate(s.promptTokens, s.prefillMs)}`);
+  parts.push(`decode ${s.tokens.length} tok ${rate(s.steps, s.decodeMs)}`);
+  parts.push(`finish ${s.finishReason}${s.stopString !== undefined ? ` ${JSON.stringify(s.stopString)}` : ''}`);
+  parts.push(`RSS ${rssMB()}`);
+  return parts.join(' · ');
+}
+
+const OPTIONS = {
+  ...MODEL_OPTIONS,
+  ...SAMPLING_OPTIONS,
+  prompt: { type: 'string', short: 'p' },
+  chat: { type: 'boolean' },
+  system: { type: 'string' },
+  echo: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+/** The `generate` command. */
+export const generateCommand: Command = {
+  name: 'generate',
+  summary: 'continue a prompt, streaming the text',
+  help: `Usage: falcon-mamba generate --model DIR --prompt TEXT [options]
+
+Streams the generated text to stdout; load time, prompt and decode speed and memory go to stderr.
+
+  --prompt, -p TEXT      the prompt (- reads stdin)
+  --chat                 wrap the prompt in the model's chat template (as a user turn)
+  --system TEXT          a system message (with --chat)
+  --echo                 print the prompt before the generated text
+  --json                 print one JSON object {text, tokens, promptTokens, finishReason, stats, …}
+${SAMPLING_HELP}
+${MODEL_OPTIONS_HELP}`,
+
+  async run(argv) {
+    const { values: v } = parse('generate', argv, OPTIONS);
+    if (v.help) {
+      process.stdout.write(this.help + '\n');
+      return 0;
+    }
+    const dir = modelFlag('generate', v.model);
+    if (v.prompt === undefined) throw new UsageError('--prompt TEXT is required (- reads stdin)', 'generate');
+    if (v.system !== undefined && !v.chat) throw new UsageError('--system needs --chat', 'generate');
+    const flags = {
+      backend: backendFlag('generate', v.backend),
+      dtype: dtypeFlag('generate', v.dtype),
+      threads: numberFlag('generate', 'threads', v.threads, { integer: true, min: 1 }),
+    };
+    // Validate every flag before the (slow) load.
+    const prompt = v.prompt === '-' ? await readStdin() : v.prompt;
+    const opened = await openModel(dir, flags);
+    const { model, files, generation, loadMs } = opened;
+    try {
+      const options = samplingFromFlags('generate', v, generation, files);
+      let text = prompt;
+      if (v.chat) {
+        const messages: ChatMessage[] = [];
+        if (v.system !== undefined) messages.push({ role: 'system', content: v.system });
+        messages.push({ role: 'user', content: prompt });
+        if (!files.chatTemplate) note('falcon-mamba: this model has no chat template; using a plain "User: …\\nAssistant:" prompt');
+        text = applyChatTemplate(files, messages, { addGenerationPrompt: true, fallback: true });
+      }
+      const ids = files.tokenizer.encode(text);
+      const abort = new AbortController();
+      const onSigint = () => abort.abort();
+      process.once('SIGINT', onSigint);
+      const gen = generateTextFromIds(model, files.tokenizer, ids, { ...options, signal: abort.signal });
+      const out = process.stdout;
+      let generated = '';
+      try {
+        if (v.echo && !v.json) out.write(text);
+        for await (const e of gen) {
+          generated += e.text;
+          if (!v.json && e.text) out.write(e.text);
+        }
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+      }
+      const s = gen.summary!;
+      if (v.json) {
+        out.write(JSON.stringify({
+          prompt: text,
+          promptTokens: ids,
+          text: generated,
+          tokens: s.tokens,
+          finishReason: s.finishReason,
+          stopString: s.stopString ?? null,
+          seed: s.seed,
+          stats: {
+            loadMs: Math.round(loadMs),
+            prefillMs: Math.round(s.prefillMs),
+            decodeMs: Math.round(s.decodeMs),
+            promptTokensPerSecond: s.prefillMs > 0 ? (s.promptTokens * 1000) / s.prefillMs : null,
+            decodeTokensPerSecond: s.decodeMs > 0 && s.steps > 0 ? (s.steps * 1000) / s.decodeMs : null,
+            rssBytes: process.memoryUsage().rss,
+          },
+        }) + '\n');
+      } else if (out.isTTY) out.write('\n');
+      note(speedLine(s, loadMs));
+      return 0;
+    } finally {
+      await model.dispose();
+    }
+  },
+};

@@ -1,0 +1,96 @@
+/**
+ * `falcon-mamba info`: what a model folder holds, from its headers only (no weight is read): config,
+ * parameter count, stored dtypes and bytes, the state bytes per sequence, generation and tokenizer facts.
+ */
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import process from 'node:process';
+import { stateFloats } from '../model.ts';
+import { stateBytes } from '../state.ts';
+import { loadGenerationConfig } from '../generate/config.ts';
+import { loadTokenizerFiles } from '../tokenizer/files.ts';
+import { modelFlag, openCheckpoint, parse, type Command } from './common.ts';
+
+const OPTIONS = {
+  model: { type: 'string', short: 'm' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function human(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+/** The `info` command. */
+export const infoCommand: Command = {
+  name: 'info',
+  summary: 'describe a model folder (config, parameters, dtypes, state size)',
+  help: `Usage: falcon-mamba info --model DIR
+
+Reads config.json and the safetensors headers (no weights) and prints the config in glossary names, the
+parameter count, stored dtypes and bytes, the recurrent state's bytes per sequence, the eos ids and the
+tokenizer (when the folder has one).
+
+  --model, -m DIR        a Hugging Face model folder
+  --json                 print one JSON object
+  --verbose, -v          stack traces on errors
+  --help, -h             this help`,
+
+  async run(argv) {
+    const { values: v } = parse('info', argv, OPTIONS);
+    if (v.help) {
+      process.stdout.write(this.help + '\n');
+      return 0;
+    }
+    const dir = modelFlag('info', v.model);
+    const ckpt = await openCheckpoint(dir);
+    const c = ckpt.config;
+    let parameters = 0;
+    for (const t of ckpt.tensors.values()) parameters += t.shape.reduce((a, b) => a * b, 1);
+    const dtypes = Object.fromEntries(ckpt.dtypes());
+    const floats = stateFloats(c);
+    const generation = await loadGenerationConfig(dir, c);
+    let tokenizer: { vocabSize: number; chatTemplate: boolean; bosToken?: string; eosToken?: string } | null = null;
+    const hasTokenizer = await access(join(dir, 'tokenizer.json')).then(() => true, () => false);
+    if (hasTokenizer) {
+      const files = await loadTokenizerFiles(dir);
+      tokenizer = { vocabSize: files.tokenizer.vocabSize, chatTemplate: files.chatTemplate !== undefined, bosToken: files.bosToken, eosToken: files.eosToken };
+    }
+    const info = {
+      model: dir,
+      config: c,
+      parameters,
+      weightBytes: ckpt.totalBytes,
+      dtypes,
+      stateBytesPerSequence: 4 * (floats.conv + floats.ssm),
+      savedStateBytes: stateBytes(c),
+      eosTokenIds: generation.eosTokenIds,
+      tokenizer,
+    };
+    if (v.json) {
+      process.stdout.write(JSON.stringify(info) + '\n');
+      return 0;
+    }
+    const lines = [
+      `model        ${dir}`,
+      `type         ${c.modelType}`,
+      `shape        dModel ${c.dModel} · dInner ${c.dInner} · dState ${c.dState} · dConv ${c.dConv} · dtRank ${c.dtRank} · nLayer ${c.nLayer} · vocabSize ${c.vocabSize}`,
+      `options      normEps ${c.normEps} · ${c.dtBCNorm ? `dt/B/C rms norm (eps ${c.mixerRmsEps})` : 'no dt/B/C norm'} · bias ${c.useBias} · conv bias ${c.useConvBias} · tied head ${c.tieWordEmbeddings}`,
+      `parameters   ${parameters.toLocaleString('en-US')} (${(parameters / 1e9).toFixed(3)} B)`,
+      `weights      ${human(ckpt.totalBytes)} · ${Object.entries(dtypes).map(([d, b]) => `${d} ${human(b)}`).join(' · ')}`,
+      `state        ${human(4 * (floats.conv + floats.ssm))} per sequence (conv ${floats.conv.toLocaleString('en-US')} + ssm ${floats.ssm.toLocaleString('en-US')} f32), whatever its length`,
+      `eos ids      [${generation.eosTokenIds.join(', ')}]`,
+      `tokenizer    ${tokenizer ? `vocab ${tokenizer.vocabSize} · chat template ${tokenizer.chatTemplate ? 'yes' : 'no'}${tokenizer.eosToken ? ` · eos ${JSON.stringify(tokenizer.eosToken)}` : ''}` : 'none (no tokenizer.json)'}`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  },
+};

@@ -1,0 +1,77 @@
+/**
+ * The `falcon-mamba` program: dispatch to a command, turn errors into one line and an exit status.
+ *
+ * Exit status: 0 success; 1 a FalconMambaError (bad model folder, tokenizer, state file, input) printed as
+ * `falcon-mamba: <message>`; 2 bad usage (unknown flag, missing or invalid value) with a hint; 1 for anything
+ * else (a bug), with the stack only under `--verbose`.
+ *
+ * Node runs it through `bin.js` (which registers tsx); Deno can run this file directly:
+ * `deno run -A src/cli/main.ts generate --model DIR --prompt "…"`.
+ */
+import process from 'node:process';
+import { FalconMambaError } from '../errors.ts';
+import { chatCommand } from './chat.ts';
+import { PROGRAM, UsageError, type Command } from './common.ts';
+import { generateCommand } from './generate.ts';
+import { infoCommand } from './info.ts';
+import { tokenizeCommand } from './tokenize.ts';
+
+/** Every command, in help order. */
+export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, tokenizeCommand, infoCommand];
+
+/** The program's help. */
+export function programHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `Usage: ${PROGRAM} <command> [options]
+
+FalconMamba / Mamba-1 inference on the CPU, exact against Hugging Face transformers.
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Run '${PROGRAM} <command> --help' for a command's options.
+Example: ${PROGRAM} generate --model models/demo --prompt "The old man" --max-tokens 60`;
+}
+
+/**
+ * Runs the program on `argv` (without the node and script paths) and returns the exit status. Only this
+ * module and the commands print.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined) throw new UsageError('no command given');
+    if (name === '--help' || name === '-h' || name === 'help') {
+      process.stdout.write(programHelp() + '\n');
+      return 0;
+    }
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)} (expected one of ${COMMANDS.map((c) => c.name).join(', ')})`);
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      const hint = e.command ? `${PROGRAM} ${e.command} --help` : `${PROGRAM} --help`;
+      process.stderr.write(`${PROGRAM}: ${e.message}\nTry '${hint}'.\n`);
+      return 2;
+    }
+    if (e instanceof FalconMambaError) {
+      process.stderr.write(`${PROGRAM}: ${oneLine(e.message)}\n`);
+      if (verbose && e.stack) process.stderr.write(e.stack + '\n');
+      return 1;
+    }
+    const err = e as Error;
+    process.stderr.write(`${PROGRAM}: internal error: ${oneLine(String(err?.message ?? err))}${verbose ? '' : ' (--verbose for the stack)'}\n`);
+    if (verbose && err?.stack) process.stderr.write(err.stack + '\n');
+    return 1;
+  }
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ');
+}
+
+// `deno run src/cli/main.ts …` (Deno sets import.meta.main; under Node bin.js calls main()).
+if ((import.meta as ImportMeta & { main?: boolean }).main) {
+  process.exitCode = await main(process.argv.slice(2));
+}
