@@ -1,8 +1,361 @@
-// The wasm backend lands with issue 4 (kernels); until then asking for it is a clear error.
+/**
+ * The wasm backend: the Mamba-1 / FalconMamba forward pass on the SIMD kernels of `assembly/` (docs/kernels.md).
+ *
+ * One model = one shared `WebAssembly.Memory` of fixed size + one kernel instance over it, laid out by a
+ * {@link MemoryPlan} made before the memory exists:
+ *
+ *   [static data of the module] [weights, layer by layer, then embeddings, norm_f, lm_head]
+ *   [scratch for one chunk of `chunkSize` tokens] [one state slot: conv (nLayer, E, K−1), ssm (nLayer, E, N)]
+ *
+ * Weights are copied in once in their stored dtype (bf16 stays 2 bytes and is rearranged in place into the
+ * interleaved layout of `bf16Interleave`; f16 stays 2 bytes and is widened in registers; f32 stays f32); the
+ * small per-channel tensors (norm gains, biases, conv weights, A = −exp(A_log), D) are widened to f32 at load.
+ * A call copies the caller's {@link ModelState} into the state slot, runs, and copies it back, so any number of
+ * states (and models) can be interleaved; the state is E·(K−1+N) floats per layer, small next to the weights.
+ * `prefill`/`forward` run in chunks of `chunkSize` tokens through the same scratch (constant memory; the conv and
+ * SSM state carry across chunks exactly as across calls). `step` allocates only the logits it returns.
+ *
+ * Issue 6 hooks: kernels take byte offsets and `linear…Rows` computes a row slice, so a worker pool over the same
+ * shared memory can split every matmul by rows; a model larger than 4 GiB becomes several plans (layer ranges),
+ * each with its own memory and instance, handing the residual stream h (L, D) from one to the next.
+ */
+import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
+import type { DType } from '../io/safetensors.ts';
 import { InputError } from '../errors.ts';
-import type { LoadOptions, Model } from '../model.ts';
+import { zeroState, stateFloats, type LoadOptions, type Model, type ModelState } from '../model.ts';
+import { checkIds, checkState } from '../reference/model.ts';
+import { loadState, saveState } from '../state.ts';
+import { compileKernels, createMemory, instantiateKernels, type Kernels } from './kernels.ts';
+import { f32, MemoryPlan, u8 } from './memory.ts';
 
-export async function loadWasmModel(_ckpt: Checkpoint, _options: LoadOptions): Promise<Model> {
-  throw new InputError('the wasm backend is not available yet');
+/** How a matrix is held in wasm memory. */
+export type MatrixDType = 'f32' | 'bf16' | 'f16';
+
+/** A matrix (rows, cols) in wasm memory. */
+export interface Matrix {
+  ptr: number;
+  dtype: MatrixDType;
+  rows: number;
+  cols: number;
+}
+
+/** Byte offsets of one block's weights; 0 = absent (optional biases). Shapes in glossary units. */
+export interface LayerPlan {
+  norm: number; // (D) f32
+  inProj: Matrix; // (2E, D): rows 0..E−1 → x, E..2E−1 → z
+  inProjBias: number; // (2E) f32 | 0
+  convWeight: number; // (E, K) f32
+  convBias: number; // (E) f32 | 0
+  xProj: Matrix; // (R+2N, E)
+  dtProj: Matrix; // (E, R)
+  dtProjBias: number; // (E) f32
+  A: number; // (E, N) f32 = −exp(A_log)
+  D: number; // (E) f32
+  outProj: Matrix; // (D, E)
+  outProjBias: number; // (D) f32 | 0
+}
+
+/** Byte offsets of the scratch activations for one chunk of C tokens. */
+export interface ScratchPlan {
+  ids: number; // (C) i32
+  h: number; // (C, D) residual stream
+  u: number; // (C, D) normed
+  x: number; // (C, E) in_proj x half
+  z: number; // (C, E) gate
+  xc: number; // (C, E) silu(conv(x))
+  dbc: number; // (C, R+2N) x_proj output
+  dtr: number; // (C, R) dt rows, contiguous for dt_proj
+  delta: number; // (C, E) dt_proj output (before softplus)
+  y: number; // (C, E) scan output
+  o: number; // (C, D) out_proj output
+  hf: number; // (C, D) norm_f output
+  logits: number; // (C, V)
+  conv: number; // (nLayer, E, K−1) state slot
+  ssm: number; // (nLayer, E, N) state slot
+}
+
+/** The whole memory plan of one model instance. */
+export interface WasmPlan {
+  layers: LayerPlan[];
+  embeddings: Matrix; // (V, D)
+  normF: number; // (D) f32
+  lmHead: Matrix; // (V, D); the same region as `embeddings` when tied
+  scratch: ScratchPlan;
+  chunkSize: number;
+  bytes: number;
+  weightBytes: number;
+}
+
+const DEFAULT_CHUNK = 64;
+
+function matrixDType(stored: DType, wanted: LoadOptions['dtype']): MatrixDType {
+  if (wanted === 'f32') return 'f32';
+  if (wanted === 'bf16') return 'bf16';
+  return stored === 'F32' ? 'f32' : stored === 'BF16' ? 'bf16' : 'f16';
+}
+
+const BYTES: Record<MatrixDType, number> = { f32: 4, bf16: 2, f16: 2 };
+
+/** Lays out weights, scratch and the state slot for a config (no memory is touched). */
+export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dtype: LoadOptions['dtype'] = 'auto'): WasmPlan {
+  const c = ckpt.config;
+  const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R, vocabSize: V, nLayer } = c;
+  const plan = new MemoryPlan(base);
+  const vec = (name: string, n: number) => plan.alloc(name, n * 4);
+  const mat = (name: string, rows: number, cols: number): Matrix => {
+    const dt = matrixDType(ckpt.info(name).dtype, dtype);
+    return { ptr: plan.alloc(name, rows * cols * BYTES[dt]), dtype: dt, rows, cols };
+  };
+  const layers: LayerPlan[] = [];
+  for (let i = 0; i < nLayer; i++) {
+    const p = `backbone.layers.${i}.`;
+    layers.push({
+      norm: vec(p + 'norm.weight', Dm),
+      inProj: mat(p + 'mixer.in_proj.weight', 2 * E, Dm),
+      inProjBias: c.useBias ? vec(p + 'mixer.in_proj.bias', 2 * E) : 0,
+      convWeight: vec(p + 'mixer.conv1d.weight', E * K),
+      convBias: c.useConvBias ? vec(p + 'mixer.conv1d.bias', E) : 0,
+      xProj: mat(p + 'mixer.x_proj.weight', R + 2 * N, E),
+      dtProj: mat(p + 'mixer.dt_proj.weight', E, R),
+      dtProjBias: vec(p + 'mixer.dt_proj.bias', E),
+      A: vec(p + 'mixer.A_log', E * N),
+      D: vec(p + 'mixer.D', E),
+      outProj: mat(p + 'mixer.out_proj.weight', Dm, E),
+      outProjBias: c.useBias ? vec(p + 'mixer.out_proj.bias', Dm) : 0,
+    });
+  }
+  const embeddings = mat('backbone.embeddings.weight', V, Dm);
+  const normF = vec('backbone.norm_f.weight', Dm);
+  const lmHead = c.tieWordEmbeddings ? embeddings : mat('lm_head.weight', V, Dm);
+  const weightBytes = plan.size - base;
+  const C = chunkSize;
+  const scratch: ScratchPlan = {
+    ids: plan.alloc('ids', C * 4),
+    h: vec('h', C * Dm),
+    u: vec('u', C * Dm),
+    x: vec('x', C * E),
+    z: vec('z', C * E),
+    xc: vec('xc', C * E),
+    dbc: vec('dbc', C * (R + 2 * N)),
+    dtr: vec('dtr', C * R),
+    delta: vec('delta', C * E),
+    y: vec('y', C * E),
+    o: vec('o', C * Dm),
+    hf: vec('hf', C * Dm),
+    logits: vec('logits', C * V),
+    conv: vec('state.conv', nLayer * E * (K - 1)),
+    ssm: vec('state.ssm', nLayer * E * N),
+  };
+  return { layers, embeddings, normF, lmHead, scratch, chunkSize: C, bytes: plan.size, weightBytes };
+}
+
+/** f32 → bf16 bits, round to nearest even (used only when `dtype: 'bf16'` narrows f32/f16 weights). */
+function roundToBf16(src: Float32Array, dst: Uint16Array): void {
+  const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < src.length; i++) dst[i] = (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16;
+}
+
+/** Copies the checkpoint's weights into the planned regions (one tensor at a time; no full second copy). */
+async function loadWeights(ckpt: Checkpoint, plan: WasmPlan, memory: WebAssembly.Memory, k: Kernels, options: LoadOptions): Promise<void> {
+  const total = ckpt.totalBytes;
+  let loaded = 0;
+  const progress = (name: string) => {
+    loaded += ckpt.info(name).end - ckpt.info(name).start;
+    options.onProgress?.({ loadedBytes: loaded, totalBytes: total, tensor: name });
+  };
+  const vec = async (name: string, ptr: number, map?: (v: number) => number) => {
+    const v = await ckpt.readF32(name);
+    if (map) for (let i = 0; i < v.length; i++) v[i] = map(v[i]);
+    f32(memory, ptr, v.length).set(v);
+    progress(name);
+  };
+  const mat = async (name: string, m: Matrix) => {
+    const stored = ckpt.info(name).dtype;
+    const n = m.rows * m.cols;
+    if (m.dtype === 'f32' && stored !== 'F32') f32(memory, m.ptr, n).set(await ckpt.readF32(name));
+    else if (m.dtype === 'bf16' && stored !== 'BF16') roundToBf16(await ckpt.readF32(name), new Uint16Array(memory.buffer, m.ptr, n));
+    else await ckpt.readInto(name, u8(memory, m.ptr, n * BYTES[m.dtype]));
+    if (m.dtype === 'bf16') k.bf16Interleave(m.ptr, m.rows, m.cols);
+    progress(name);
+  };
+  const c = ckpt.config;
+  for (let i = 0; i < c.nLayer; i++) {
+    const p = `backbone.layers.${i}.`;
+    const L = plan.layers[i];
+    await vec(p + 'norm.weight', L.norm);
+    await mat(p + 'mixer.in_proj.weight', L.inProj);
+    if (L.inProjBias) await vec(p + 'mixer.in_proj.bias', L.inProjBias);
+    await vec(p + 'mixer.conv1d.weight', L.convWeight);
+    if (L.convBias) await vec(p + 'mixer.conv1d.bias', L.convBias);
+    await mat(p + 'mixer.x_proj.weight', L.xProj);
+    await mat(p + 'mixer.dt_proj.weight', L.dtProj);
+    await vec(p + 'mixer.dt_proj.bias', L.dtProjBias);
+    // A = −exp(A_log), once at load (docs/falcon-mamba-math.md §5 step 12), rounded to f32 like the reference.
+    await vec(p + 'mixer.A_log', L.A, (v) => -Math.exp(v));
+    await vec(p + 'mixer.D', L.D);
+    await mat(p + 'mixer.out_proj.weight', L.outProj);
+    if (L.outProjBias) await vec(p + 'mixer.out_proj.bias', L.outProjBias);
+  }
+  await mat('backbone.embeddings.weight', plan.embeddings);
+  await vec('backbone.norm_f.weight', plan.normF);
+  if (!c.tieWordEmbeddings) await mat('lm_head.weight', plan.lmHead);
+}
+
+/** The wasm implementation of {@link Model}. Create it with `loadModel(dir, { backend: 'wasm' })`. */
+export class WasmModel implements Model {
+  readonly backend = 'wasm' as const;
+  private disposed = false;
+
+  constructor(
+    readonly config: ModelConfig,
+    /** The memory plan (byte offsets of every weight and buffer). */
+    readonly plan: WasmPlan,
+    private memory: WebAssembly.Memory | null,
+    private readonly k: Kernels,
+  ) {}
+
+  /** Bytes of the wasm memory (weights + scratch + state slot). */
+  get memoryBytes(): number {
+    return this.plan.bytes;
+  }
+
+  createState(): ModelState {
+    return zeroState(this.config);
+  }
+
+  forward(ids: ArrayLike<number>): Float32Array {
+    return this.run(this.createState(), ids, true);
+  }
+
+  prefill(state: ModelState, ids: ArrayLike<number>): Float32Array {
+    return this.run(state, ids, false);
+  }
+
+  step(state: ModelState, id: number): Float32Array {
+    return this.run(state, [id], false);
+  }
+
+  saveState(state: ModelState): Uint8Array {
+    return saveState(this.config, state);
+  }
+
+  loadState(bytes: Uint8Array): ModelState {
+    return loadState(this.config, bytes);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.memory = null;
+  }
+
+  /** out (L, outF) = x (L, inF) @ m ᵀ (+ bias), picking the kernel of the matrix's dtype. */
+  private linear(out: number, x: number, m: Matrix, bias: number, L: number, rowStart = 0, rows = m.rows): void {
+    const W = m.ptr + rowStart * m.cols * BYTES[m.dtype];
+    const b = bias ? bias + rowStart * 4 : 0;
+    if (m.dtype === 'bf16') this.k.linearBf16(out, x, W, b, L, m.cols, rows);
+    else if (m.dtype === 'f32') this.k.linearF32(out, x, W, b, L, m.cols, rows);
+    else this.k.linearF16(out, x, W, b, L, m.cols, rows);
+  }
+
+  /** One Mamba block over the L tokens in scratch `h` (the wasm twin of reference `mambaBlock`). */
+  private block(i: number, L: number): void {
+    const c = this.config;
+    const k = this.k;
+    const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R } = c;
+    const w = this.plan.layers[i];
+    const s = this.plan.scratch;
+    const W = R + 2 * N;
+    const conv = s.conv + i * E * (K - 1) * 4;
+    const ssm = s.ssm + i * E * N * 4;
+    k.rmsNorm(s.u, s.h, w.norm, L, Dm, c.normEps);
+    // in_proj as two matmuls over its two row halves, so x and z land contiguous (L, E) each.
+    this.linear(s.x, s.u, w.inProj, w.inProjBias, L, 0, E);
+    this.linear(s.z, s.u, w.inProj, w.inProjBias, L, E, E);
+    if (L === 1) k.causalConv1dStep(s.xc, s.x, w.convWeight, w.convBias, conv, E, K);
+    else k.causalConv1d(s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K);
+    this.linear(s.dbc, s.xc, w.xProj, 0, L);
+    if (c.dtBCNorm) k.dtBCRmsNorm(s.dbc, L, R, N, c.mixerRmsEps);
+    k.copyRows(s.dtr, s.dbc, L, R, W);
+    this.linear(s.delta, s.dtr, w.dtProj, w.dtProjBias, L);
+    const B = s.dbc + R * 4;
+    const C = s.dbc + (R + N) * 4;
+    if (L === 1) k.selectiveScanStep(s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, E, N);
+    else k.selectiveScan(s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W);
+    this.linear(s.o, s.y, w.outProj, w.outProjBias, L);
+    k.residualAdd(s.h, s.o, L * Dm);
+  }
+
+  /**
+   * Feeds `ids` from `state` in chunks of `chunkSize`, advancing it. Returns logits for every position when
+   * `allLogits`, else for the last position only (the lm_head runs for that row only).
+   */
+  run(state: ModelState, ids: ArrayLike<number>, allLogits: boolean): Float32Array {
+    if (this.disposed || !this.memory) throw new InputError('this model has been disposed');
+    const c = this.config;
+    const n = ids.length;
+    if (n === 0) throw new InputError('no token ids given');
+    checkIds(ids, c.vocabSize);
+    checkState(state, c);
+    const memory = this.memory;
+    const k = this.k;
+    const s = this.plan.scratch;
+    const { dModel: Dm, vocabSize: V } = c;
+    const sizes = stateFloats(c);
+    f32(memory, s.conv, sizes.conv).set(state.conv);
+    f32(memory, s.ssm, sizes.ssm).set(state.ssm);
+    const out = new Float32Array((allLogits ? n : 1) * V);
+    const Cn = this.plan.chunkSize;
+    for (let at = 0; at < n; at += Cn) {
+      const L = Math.min(Cn, n - at);
+      const idv = new Int32Array(memory.buffer, s.ids, L);
+      for (let t = 0; t < L; t++) idv[t] = ids[at + t];
+      const e = this.plan.embeddings;
+      if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm);
+      else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
+      else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
+      for (let i = 0; i < c.nLayer; i++) this.block(i, L);
+      if (allLogits) {
+        k.rmsNorm(s.hf, s.h, this.plan.normF, L, Dm, c.normEps);
+        this.linear(s.logits, s.hf, this.plan.lmHead, 0, L);
+        out.set(f32(memory, s.logits, L * V), at * V);
+      } else if (at + L === n) {
+        k.rmsNorm(s.hf, s.h + (L - 1) * Dm * 4, this.plan.normF, 1, Dm, c.normEps);
+        this.linear(s.logits, s.hf, this.plan.lmHead, 0, 1);
+        out.set(f32(memory, s.logits, V));
+      }
+    }
+    state.conv.set(f32(memory, s.conv, sizes.conv));
+    state.ssm.set(f32(memory, s.ssm, sizes.ssm));
+    state.position += n;
+    return out;
+  }
+}
+
+/**
+ * Loads a checkpoint into a new wasm memory and returns the model. `options.dtype`: `auto` (stored dtype,
+ * default), `f32` (widen every matrix), `bf16` (keep bf16, round f32/f16 matrices to bf16); `q8`/`q4` arrive
+ * with issue 6. `options.chunkSize` (default 64): tokens per prefill chunk (scratch memory scales with it).
+ */
+export async function loadWasmModel(ckpt: Checkpoint, options: LoadOptions = {}): Promise<Model> {
+  const dtype = options.dtype ?? 'auto';
+  if (dtype !== 'auto' && dtype !== 'f32' && dtype !== 'bf16') {
+    throw new InputError(`dtype "${dtype}" is not supported by the wasm backend yet (use "auto", "f32" or "bf16")`);
+  }
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new InputError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  const module = await compileKernels();
+  // The module's static data ends at __heap_base; read it from a throwaway one-page instance.
+  const probe = await instantiateKernels(module, createMemory(1));
+  const plan = planMemory(ckpt, probe.heapBase(), chunkSize, dtype);
+  if (plan.bytes > 65536 * 65536) {
+    throw new InputError(
+      `the model needs ${(plan.bytes / 2 ** 30).toFixed(2)} GiB of wasm memory; one wasm32 memory holds 4 GiB ` +
+        `(splitting layers across several memories is issue 6)`,
+    );
+  }
+  const memory = createMemory(plan.bytes);
+  const k = await instantiateKernels(module, memory);
+  await loadWeights(ckpt, plan, memory, k, options);
+  return new WasmModel(ckpt.config, plan, memory, k);
 }
