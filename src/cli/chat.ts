@@ -112,7 +112,10 @@ ${MODEL_OPTIONS_HELP}`,
           turn = null;
           const s = gen.summary!;
           const t = session.lastTurn!;
-          const how = t.mode === 'incremental' ? `fed ${t.fedTokens} new tok, reused ${t.reusedTokens}` : `${t.reprefilled ? 're-prefilled' : 'prefilled'} ${t.fedTokens} tok (${t.mode})`;
+          const how =
+            t.mode === 'incremental' ? `fed ${t.fedTokens} new tok, kept ${t.reusedTokens}`
+            : t.mode === 'cached' ? `fed ${t.fedTokens} tok after the cached system prompt (${t.reusedTokens} tok)${t.reprefilled ? ', re-prefilled' : ''}`
+            : `${t.reprefilled ? 're-prefilled' : 'prefilled'} ${t.fedTokens} tok`;
           note(`[prompt ${s.promptTokens} tok ${rate(s.promptTokens, s.prefillMs)} · decode ${s.tokens.length} tok ${rate(s.steps, s.decodeMs)} · ${how} · finish ${s.finishReason} · RSS ${rssMB()}]`);
           if (tty) rl.prompt();
         }
