@@ -7,7 +7,7 @@ import type { LoadOptions, Model } from './model.ts';
 import { loadReferenceWeights, ReferenceModel } from './reference/model.ts';
 
 /** The backend used when `options.backend` is not given. */
-export const DEFAULT_BACKEND = 'reference';
+export const DEFAULT_BACKEND = 'wasm';
 
 /**
  * Loads a FalconMamba / Mamba-1 model from an HF model folder (`config.json` + safetensors).
