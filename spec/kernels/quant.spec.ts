@@ -1,0 +1,220 @@
+/**
+ * Quantized weights (src/reference/quant.ts ↔ assembly/quant.ts), seeded property tests over awkward shapes:
+ *   (a) error bounds of quantize → dequantize: q8 |x − deq| ≤ d/2 (round to nearest, no clamping: |x/d| ≤ 127);
+ *       q4 |x − deq| ≤ |d| (round to nearest except the far end x/d ∈ (7.5, 8], clamped to q 15: error ≤ |d|);
+ *       the same q8 bound for the activation quantizer;
+ *   (b) kernel = reference integer-dot twin: the activation quants bit-exact, the outputs within
+ *       1e-5 · max_o Σ|deq(w)·deq(x)| (f32 summation order vs f64; the block dots are exact integers);
+ *   (c) twin = f32 `linear` on dequantized weights, within 1e-9 · magnitude + 2^-23 · |out| (both sum in f64, then round to f32); the integer twin =
+ *       `linear` on dequantized weights and activations within 2^-22 · magnitude (it rounds d_w·d_x to f32 once
+ *       per block, where the dequantized operands round d_w·q_w and d_x·q_x: a few ulps of each term).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { linear } from '../../src/reference/ops.ts';
+import {
+  blocksPerRow,
+  dequantize,
+  linearQ,
+  linearQInt,
+  quantize,
+  quantizeActivationQ8,
+  type QuantActivation,
+  type QuantMatrix,
+} from '../../src/reference/quant.ts';
+import { expectClose } from '../helpers/close.ts';
+import { rng, randomArray } from '../helpers/tiny-model.ts';
+import { WasmHarness } from '../helpers/wasm-harness.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO } from '../helpers/goldens.ts';
+
+const COLS = [1, 3, 5, 17, 31, 32, 33, 64, 100, 1024];
+const shapeArb = fc.record({
+  rows: fc.integer({ min: 1, max: 67 }),
+  cols: fc.constantFrom(...COLS),
+  L: fc.integer({ min: 1, max: 9 }),
+  seed: fc.integer({ min: 1, max: 1 << 30 }),
+  scale: fc.constantFrom(1e-3, 1, 30),
+});
+const RUNS = { seed: 20261129, numRuns: 60 };
+
+/** Random weights with outliers and all-zero runs, the cases that stress block scales. */
+function weights(n: number, scale: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const a = randomArray(n, scale, r);
+  for (let i = 0; i < n; i++) {
+    const u = r();
+    if (u < 0.02) a[i] *= 20; // outlier
+    else if (u < 0.04) a[i] = 0;
+  }
+  if (n > 40 && r() < 0.5) a.fill(0, 0, 40); // a whole zero block
+  return a;
+}
+
+function dequantAct(a: QuantActivation): Float32Array {
+  const nb = a.blocksPerRow;
+  const out = new Float32Array(a.L * a.n);
+  for (let t = 0; t < a.L; t++) {
+    for (let c = 0; c < a.n; c++) out[t * a.n + c] = Math.fround(a.scales[t * nb + (c >> 5)] * a.quants[t * nb * 32 + c]);
+  }
+  return out;
+}
+
+/** max over outputs of Σ_i |W[o,i]·x[t,i]|: the scale of rounding errors in a dot product. */
+function magnitude(W: Float32Array, x: Float32Array, L: number, inF: number, outF: number): number {
+  let m = 0;
+  for (let t = 0; t < L; t++) {
+    for (let o = 0; o < outF; o++) {
+      let s = 0;
+      for (let i = 0; i < inF; i++) s += Math.abs(W[o * inF + i] * x[t * inF + i]);
+      m = Math.max(m, s);
+    }
+  }
+  return m;
+}
+
+describe('quantize / dequantize error bounds', () => {
+  for (const kind of ['q8', 'q4'] as const) {
+    it(`${kind}: |x − deq| ≤ ${kind === 'q8' ? 'd/2' : '|d|'} per block, padding quants are value 0`, () => {
+      fc.assert(
+        fc.property(shapeArb, ({ rows, cols, seed, scale }) => {
+          const W = weights(rows * cols, scale, seed);
+          const Q = quantize(kind, W, rows, cols);
+          const D = dequantize(Q);
+          const nb = blocksPerRow(cols);
+          for (let r = 0; r < rows; r++) {
+            for (let c = 0; c < cols; c++) {
+              const d = Math.abs(Q.scales[r * nb + (c >> 5)]);
+              const bound = kind === 'q8' ? d / 2 : d;
+              const err = Math.abs(W[r * cols + c] - D[r * cols + c]);
+              // d is rounded to f32, so allow a relative 2^-20 on top of the exact-arithmetic bound.
+              if (err > bound * (1 + 2 ** -20) + 1e-45) {
+                throw new Error(`${kind} [${r},${c}] x ${W[r * cols + c]} deq ${D[r * cols + c]} err ${err} > bound ${bound}`);
+              }
+            }
+            for (let c = cols; c < nb * 32; c++) {
+              const v = kind === 'q8' ? Q.quants[r * nb * 32 + c] : ((Q.quants[(r * nb + (c >> 5)) * 16 + (c & 15)] >> ((c & 31) < 16 ? 0 : 4)) & 15) - 8;
+              if (v !== 0) throw new Error(`${kind} padding [${r},${c}] = ${v}`);
+            }
+          }
+        }),
+        RUNS,
+      );
+    });
+  }
+
+  it('activation q8: |x − deq| ≤ d/2', () => {
+    fc.assert(
+      fc.property(shapeArb, ({ L, cols, seed, scale }) => {
+        const x = weights(L * cols, scale, seed);
+        const a = quantizeActivationQ8(x, L, cols);
+        const D = dequantAct(a);
+        for (let t = 0; t < L; t++) {
+          for (let c = 0; c < cols; c++) {
+            const d = a.scales[t * a.blocksPerRow + (c >> 5)];
+            const err = Math.abs(x[t * cols + c] - D[t * cols + c]);
+            if (err > (d / 2) * (1 + 2 ** -20) + 1e-45) throw new Error(`act [${t},${c}] err ${err} > ${d / 2}`);
+          }
+        }
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('reference twins = f32 linear on dequantized operands', () => {
+  for (const kind of ['q8', 'q4'] as const) {
+    it(`${kind}: linearQ = linear(deq W); linearQInt = linear(deq W, deq x)`, () => {
+      fc.assert(
+        fc.property(shapeArb, fc.boolean(), ({ rows, cols, L, seed, scale }, withBias) => {
+          const r = rng(seed ^ 0x5bd1e995);
+          const W = weights(rows * cols, scale, seed);
+          const x = randomArray(L * cols, 1, r);
+          const bias = withBias ? randomArray(rows, 0.5, r) : null;
+          const Q = quantize(kind, W, rows, cols);
+          const Wd = dequantize(Q);
+          const want = new Float32Array(L * rows);
+          const got = new Float32Array(L * rows);
+          linear(want, x, Wd, bias, L, cols, rows);
+          linearQ(got, x, Q, bias, L, cols, rows);
+          const mag = magnitude(Wd, x, L, cols, rows) + 1e-30;
+          expectClose(got, want, { atol: 1e-9 * mag, rtol: 2 ** -23 }, `${kind} linearQ rows ${rows} cols ${cols} L ${L}`);
+
+          const a = quantizeActivationQ8(x, L, cols);
+          const xd = dequantAct(a);
+          linear(want, xd, Wd, bias, L, cols, rows);
+          linearQInt(got, a, Q, bias, L, cols, rows);
+          expectClose(got, want, { atol: 2 ** -22 * mag, rtol: 2 ** -23 }, `${kind} linearQInt rows ${rows} cols ${cols} L ${L}`);
+        }),
+        { ...RUNS, numRuns: 30 },
+      );
+    });
+  }
+});
+
+/** The kernel-vs-twin property for one harness. */
+function kernelMatchesTwin(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
+  fc.assert(
+    fc.property(shapeArb, fc.boolean(), fc.boolean(), ({ rows, cols, L, seed, scale }, withBias, split) => {
+      const w = h();
+      w.reset();
+      const r = rng(seed ^ 0x2545f491);
+      const W = weights(rows * cols, scale, seed);
+      const x = weights(L * cols, 1, seed + 7);
+      for (let i = 0; i < x.length; i++) x[i] += (r() - 0.5) * 1e-3;
+      const bias = withBias ? randomArray(rows, 0.5, r) : null;
+      const Q: QuantMatrix = quantize(kind, W, rows, cols);
+      const nb = Q.blocksPerRow;
+
+      // Activation quantization: bit-exact.
+      const a = quantizeActivationQ8(x, L, cols);
+      const xp = w.put(x);
+      const xqp = w.alloc(L * nb * 64);
+      const xdp = w.alloc(L * nb * 4);
+      w.q.quantizeActivationQ8(xqp, xdp, xp, L, cols);
+      expect(Array.from(w.i16(xqp, L * nb * 32))).toEqual(Array.from(a.quants));
+      expect(Array.from(w.f32(xdp, L * nb))).toEqual(Array.from(a.scales));
+
+      const want = new Float32Array(L * rows);
+      linearQInt(want, a, Q, bias, L, cols, rows);
+      const wqp = w.put(Q.quants);
+      const wdp = w.put(Q.scales);
+      const bp = bias ? w.put(bias) : 0;
+      const outp = w.alloc(L * rows * 4);
+      const fn = kind === 'q8' ? w.q.linearQ8Rows : w.q.linearQ4Rows;
+      if (split && rows > 2) {
+        const mid = 1 + ((r() * (rows - 1)) | 0); // [0, mid) and [mid, rows), as two threads would
+        fn(outp, xqp, xdp, wqp, wdp, bp, L, cols, rows, 0, mid);
+        fn(outp, xqp, xdp, wqp, wdp, bp, L, cols, rows, mid, rows);
+      } else {
+        (kind === 'q8' ? w.q.linearQ8 : w.q.linearQ4)(outp, xqp, xdp, wqp, wdp, bp, L, cols, rows);
+      }
+      const got = w.f32(outp, L * rows);
+      const mag = magnitude(dequantize(Q), dequantAct(a), L, cols, rows) + 1e-30;
+      expectClose(got, want, { atol: 1e-5 * mag, rtol: 0 }, `${kind} kernel rows ${rows} cols ${cols} L ${L} split ${split}`);
+    }),
+    RUNS,
+  );
+}
+
+describe('assembly/quant.ts kernels = reference integer-dot twin', () => {
+  let standalone: WasmHarness;
+  beforeAll(async () => {
+    standalone = await WasmHarness.quant('standalone');
+  });
+  for (const kind of ['q8', 'q4'] as const) {
+    it(`${kind} (assembly/quant.ts compiled alone)`, () => kernelMatchesTwin(() => standalone, kind));
+  }
+
+  // The engine's module: only when `npm run build` has made one that re-exports quant.ts.
+  const built = join(REPO, 'build', 'kernels.wasm');
+  const hasBuild = existsSync(built) && WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(built))).some((e) => e.name === 'linearQ8');
+  describe.skipIf(!hasBuild)('build/kernels.wasm', () => {
+    let fromBuild: WasmHarness;
+    beforeAll(async () => {
+      fromBuild = await WasmHarness.quant('build');
+    });
+    for (const kind of ['q8', 'q4'] as const) it(kind, () => kernelMatchesTwin(() => fromBuild, kind));
+  });
+});

@@ -1,0 +1,236 @@
+/**
+ * Block quantization of the large matrices at load time (issue 6 §3): the readable twin of
+ * assembly/quant.ts. Formats after llama.cpp's Q8_0 / Q4_0 (ggml-quants.c `quantize_row_q8_0_ref`,
+ * `quantize_row_q4_0_ref`): 32 consecutive weights of a row share one scale d.
+ *
+ * Layout (structure of arrays, chosen for 16-byte SIMD loads; docs/quantization.md):
+ *   - a matrix W (rows, cols) is cut into nb = ceil(cols / 32) blocks per row; the last block of a row is
+ *     padded with zero weights (quant 0 in q8, quant 8 = value 0 in q4), so kernels only ever see whole blocks;
+ *   - `scales` (rows, nb) f32: d of block b of row r at r·nb + b;
+ *   - q8: `quants` Int8Array (rows, nb·32): q of column c of row r at r·nb·32 + c; value = d · q, q ∈ [−127, 127];
+ *   - q4: `quants` Uint8Array (rows, nb·16): block b of row r is 16 bytes at (r·nb + b)·16; byte j holds
+ *     q[j] in its low nibble and q[j+16] in its high nibble (llama.cpp's order: `v & 15` gives the block's first
+ *     16 weights and `v >> 4` its last 16, in column order); value = d · (q − 8), q ∈ [0, 15].
+ *
+ * Quantization (per block, x the 32 f32 values):
+ *   - q8: amax = max |x|, d = amax / 127, q = round(x / d) (half away from zero). Error |x − d·q| ≤ d/2.
+ *   - q4: m = the x of largest magnitude (with its sign), d = m / −8, q = min(15, trunc(x / d + 8.5)).
+ *     x/d ∈ [−8, 8] with m ↦ −8 exactly, so q = round-half-up(x/d) + 8 except x/d > 7.5 (the far side of the
+ *     range), clamped to 15. Error |x − d·(q − 8)| ≤ |d|/2 unclamped, ≤ |d| clamped: so ≤ |d| always.
+ *   d is rounded to f32 (it is stored as f32); an all-zero block gets d = 0 and quants of value 0.
+ *
+ * Activations (the fast kernels' integer dot, as llama.cpp's Q8_0 × Q8_0 `ggml_vec_dot_q8_0_q8_0`): each token's
+ * x (n) is quantized per block of 32 the same way as q8, d_x = amax / 127 (f32), q = roundEven(x · (1/d_x)) with
+ * the product and reciprocal rounded to f32 (exactly what f32x4 `mul` + `nearest` compute), stored widened to
+ * int16 (so the kernel feeds `i32x4.dot_i16x8_s` without extending x). The block's integer dot Σ q_w·q_x is exact
+ * in i32 (|Σ| ≤ 32·127·127), then scaled by d_w·d_x.
+ */
+
+const f = Math.fround;
+
+/** Weights per block (llama.cpp QK8_0 = QK4_0 = 32). */
+export const QBLOCK = 32;
+
+/** A block-quantized weight matrix (rows, cols); see the module comment for the layout. */
+export interface QuantMatrix {
+  kind: 'q8' | 'q4';
+  rows: number;
+  cols: number;
+  /** ceil(cols / 32). */
+  blocksPerRow: number;
+  /** q8: Int8Array (rows, nb·32); q4: Uint8Array (rows, nb·16), two weights per byte. */
+  quants: Int8Array | Uint8Array;
+  /** (rows, nb) f32 block scales. */
+  scales: Float32Array;
+}
+
+/** Block-quantized activations (L, n): quants widened to int16 for the kernels' `dot_i16x8_s`. */
+export interface QuantActivation {
+  L: number;
+  n: number;
+  blocksPerRow: number;
+  /** (L, nb·32), each in [−127, 127]; padding columns are 0. */
+  quants: Int16Array;
+  /** (L, nb) f32. */
+  scales: Float32Array;
+}
+
+/** Blocks per row for `cols` columns. */
+export function blocksPerRow(cols: number): number {
+  return Math.ceil(cols / QBLOCK);
+}
+
+/** Bytes a quantized (rows, cols) matrix takes: quants + f32 scales (what a decode step reads). */
+export function quantBytes(kind: 'q8' | 'q4', rows: number, cols: number): { quants: number; scales: number } {
+  const nb = blocksPerRow(cols);
+  return { quants: rows * nb * (kind === 'q8' ? 32 : 16), scales: rows * nb * 4 };
+}
+
+/** round half away from zero (C `roundf`, used by llama.cpp's q8 reference). */
+function roundAway(v: number): number {
+  return v < 0 ? -Math.round(-v) : Math.round(v);
+}
+
+/** round half to even (wasm `f32x4.nearest`, IEEE roundTiesToEven). */
+export function roundEven(v: number): number {
+  const r = Math.round(v); // half up
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** W (rows, cols) f32, row-major → Q8_0 blocks. */
+export function quantizeQ8(W: Float32Array, rows: number, cols: number): QuantMatrix {
+  const nb = blocksPerRow(cols);
+  const quants = new Int8Array(rows * nb * QBLOCK);
+  const scales = new Float32Array(rows * nb);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const c0 = b * QBLOCK;
+      const c1 = Math.min(cols, c0 + QBLOCK);
+      let amax = 0;
+      for (let c = c0; c < c1; c++) amax = Math.max(amax, Math.abs(W[r * cols + c]));
+      const d = f(amax / 127);
+      scales[r * nb + b] = d;
+      if (d === 0) continue;
+      for (let c = c0; c < c1; c++) quants[r * nb * QBLOCK + c] = roundAway(W[r * cols + c] / d);
+    }
+  }
+  return { kind: 'q8', rows, cols, blocksPerRow: nb, quants, scales };
+}
+
+/** W (rows, cols) f32, row-major → Q4_0 blocks (nibbles packed as in the module comment). */
+export function quantizeQ4(W: Float32Array, rows: number, cols: number): QuantMatrix {
+  const nb = blocksPerRow(cols);
+  const quants = new Uint8Array(rows * nb * 16);
+  const scales = new Float32Array(rows * nb);
+  const q = new Uint8Array(QBLOCK);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const c0 = b * QBLOCK;
+      const c1 = Math.min(cols, c0 + QBLOCK);
+      let m = 0;
+      for (let c = c0; c < c1; c++) if (Math.abs(W[r * cols + c]) > Math.abs(m)) m = W[r * cols + c];
+      const d = f(m / -8);
+      scales[r * nb + b] = d;
+      q.fill(8); // value 0: the padding and an all-zero block
+      if (d !== 0) for (let c = c0; c < c1; c++) q[c - c0] = Math.min(15, Math.trunc(W[r * cols + c] / d + 8.5));
+      const at = (r * nb + b) * 16;
+      for (let j = 0; j < 16; j++) quants[at + j] = q[j] | (q[j + 16] << 4);
+    }
+  }
+  return { kind: 'q4', rows, cols, blocksPerRow: nb, quants, scales };
+}
+
+/** Quantizes W to the given kind. */
+export function quantize(kind: 'q8' | 'q4', W: Float32Array, rows: number, cols: number): QuantMatrix {
+  return kind === 'q8' ? quantizeQ8(W, rows, cols) : quantizeQ4(W, rows, cols);
+}
+
+/** The value (an exact f32: d · q with |q| ≤ 127) of row r, column c of a quantized matrix. */
+export function quantValue(Q: QuantMatrix, r: number, c: number): number {
+  const nb = Q.blocksPerRow;
+  const b = (c / QBLOCK) | 0;
+  const d = Q.scales[r * nb + b];
+  if (Q.kind === 'q8') return f(d * Q.quants[r * nb * QBLOCK + c]);
+  const j = c % QBLOCK;
+  const byte = Q.quants[(r * nb + b) * 16 + (j & 15)];
+  return f(d * ((j < 16 ? byte & 15 : byte >> 4) - 8));
+}
+
+/** Q (rows, cols) → f32 (rows, cols), the padding dropped. */
+export function dequantize(Q: QuantMatrix): Float32Array {
+  const out = new Float32Array(Q.rows * Q.cols);
+  for (let r = 0; r < Q.rows; r++) for (let c = 0; c < Q.cols; c++) out[r * Q.cols + c] = quantValue(Q, r, c);
+  return out;
+}
+
+/**
+ * out (L, outF) = x (L, inF) @ deq(Wq) (outF, inF)ᵀ + bias (outF): dequantize inside the dot, f64 accumulation.
+ * The exact meaning of a quantized linear layer (f32 activations); `out` must not alias `x`.
+ */
+export function linearQ(
+  out: Float32Array,
+  x: Float32Array,
+  Wq: QuantMatrix,
+  bias: Float32Array | null,
+  L: number,
+  inF: number,
+  outF: number,
+): void {
+  checkShape(Wq, inF, outF);
+  for (let t = 0; t < L; t++) {
+    for (let o = 0; o < outF; o++) {
+      let acc = bias ? bias[o] : 0;
+      for (let i = 0; i < inF; i++) acc += quantValue(Wq, o, i) * x[t * inF + i];
+      out[t * outF + o] = acc;
+    }
+  }
+}
+
+/**
+ * x (L, n) f32 → Q8 blocks of 32 per row, int16 quants: the activation side of the integer dot
+ * (twin of assembly `quantizeActivationQ8`, bit-exact).
+ */
+export function quantizeActivationQ8(x: Float32Array, L: number, n: number): QuantActivation {
+  const nb = blocksPerRow(n);
+  const quants = new Int16Array(L * nb * QBLOCK);
+  const scales = new Float32Array(L * nb);
+  for (let t = 0; t < L; t++) {
+    for (let b = 0; b < nb; b++) {
+      const c0 = b * QBLOCK;
+      const c1 = Math.min(n, c0 + QBLOCK);
+      let amax = 0;
+      for (let c = c0; c < c1; c++) amax = Math.max(amax, Math.abs(x[t * n + c]));
+      const d = f(amax / 127);
+      const id = d === 0 ? 0 : f(1 / d);
+      scales[t * nb + b] = d;
+      for (let c = c0; c < c1; c++) quants[t * nb * QBLOCK + c] = roundEven(f(x[t * n + c] * id));
+    }
+  }
+  return { L, n, blocksPerRow: nb, quants, scales };
+}
+
+/**
+ * out (L, outF) = Σ_blocks d_w·d_x · (Σ q_w·q_x) + bias: the integer-dot form the SIMD kernels compute
+ * (twin of assembly `linearQ8` / `linearQ4`), from activations quantized by {@link quantizeActivationQ8}.
+ * The block dot is exact (an integer); the scaled sum is accumulated in f64, so the kernel (f32 sums) differs
+ * from it only by f32 rounding of the partial sums.
+ */
+export function linearQInt(
+  out: Float32Array,
+  xq: QuantActivation,
+  Wq: QuantMatrix,
+  bias: Float32Array | null,
+  L: number,
+  inF: number,
+  outF: number,
+): void {
+  checkShape(Wq, inF, outF);
+  if (xq.n !== inF || xq.L < L) throw new RangeError(`activation (${xq.L}, ${xq.n}) does not fit (${L}, ${inF})`);
+  const nb = Wq.blocksPerRow;
+  for (let t = 0; t < L; t++) {
+    for (let o = 0; o < outF; o++) {
+      let acc = bias ? bias[o] : 0;
+      for (let b = 0; b < nb; b++) {
+        let s = 0;
+        for (let j = 0; j < QBLOCK; j++) {
+          const qx = xq.quants[(t * nb + b) * QBLOCK + j];
+          let qw: number;
+          if (Wq.kind === 'q8') qw = Wq.quants[(o * nb + b) * QBLOCK + j];
+          else {
+            const byte = Wq.quants[(o * nb + b) * 16 + (j & 15)];
+            qw = (j < 16 ? byte & 15 : byte >> 4) - 8;
+          }
+          s += qw * qx;
+        }
+        acc += f(Wq.scales[o * nb + b] * xq.scales[t * nb + b]) * s;
+      }
+      out[t * outF + o] = acc;
+    }
+  }
+}
+
+function checkShape(Wq: QuantMatrix, inF: number, outF: number): void {
+  if (Wq.cols !== inF || Wq.rows !== outF) {
+    throw new RangeError(`quantized weight (${Wq.rows}, ${Wq.cols}) does not fit linear ${inF} → ${outF}`);
+  }
+}
