@@ -1,0 +1,132 @@
+/**
+ * `npm run bench`: single-thread decode and prefill tokens/s of the `reference` and `wasm` backends on the
+ * synthetic "small" checkpoint (bench/synthetic.ts; made on demand into models/synthetic-small/), the wasm
+ * memory-bandwidth ceiling measured in the same run (a streaming-read kernel over the model's own weight bytes),
+ * and decode weight bytes/s as a fraction of it. One table, then the tokenizer bench (bench/tokenizer.ts) if present.
+ *
+ * Options: `--decode N` (wasm decode tokens, default 48), `--prefill N` (default 256), `--ref-decode N`
+ * (default 2), `--ref-prefill N` (default 8), `--no-reference`, `--no-tokenizer`.
+ * Anchor (docs/perf-notes.md, llama.cpp native AVX-512 bf16, same shape, this machine kind):
+ * decode 40.7 tok/s on 1 thread (49.4 on 2); prefill of 256 tokens 167 tok/s on 1 thread (302 on 2).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadModel, type Model } from '../src/index.ts';
+import type { WasmModel } from '../src/wasm/model.ts';
+import { ensureSyntheticSmall } from './synthetic.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const DECODE = opt('decode', 48);
+const PREFILL = opt('prefill', 256);
+const REF_DECODE = opt('ref-decode', 2);
+const REF_PREFILL = opt('ref-prefill', 8);
+
+function ids(n: number, V: number, seed = 1): number[] {
+  let s = seed;
+  return Array.from({ length: n }, () => (s = (s * 1103515245 + 12345) % 2147483648) % V);
+}
+
+/** Seconds per call of `fn`, best of `reps`. */
+async function best(reps: number, fn: () => unknown): Promise<number> {
+  let b = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await fn();
+    b = Math.min(b, (performance.now() - t0) / 1000);
+  }
+  return b;
+}
+
+async function decodeRate(m: Model, n: number, warm: number): Promise<number> {
+  const V = m.config.vocabSize;
+  const s = m.createState();
+  await m.prefill(s, ids(4, V, 7));
+  for (let i = 0; i < warm; i++) await m.step(s, i + 1);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await m.step(s, (i * 31) % V);
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function prefillRate(m: Model, n: number, reps: number): Promise<number> {
+  const p = ids(n, m.config.vocabSize, 3);
+  return n / (await best(reps, () => m.prefill(m.createState(), p)));
+}
+
+/** GB/s of the wasm streaming-read kernel over the model's weight bytes (best of 3). */
+function ceiling(m: WasmModel): number {
+  const k = (m as unknown as { k: { streamRead(p: number, b: number): number } }).k;
+  const start = m.plan.layers[0].norm;
+  const bytes = Math.floor(m.plan.weightBytes / 64) * 64;
+  let b = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    k.streamRead(start, bytes);
+    b = Math.min(b, (performance.now() - t0) / 1000);
+  }
+  return bytes / b / 1e9;
+}
+
+/** Weight bytes a decode step streams: every matrix and vector, with one embedding row instead of the table. */
+function bytesPerToken(m: WasmModel): number {
+  const e = m.plan.embeddings;
+  const tableBytes = e.rows * e.cols * (e.dtype === 'f32' ? 4 : 2);
+  const tied = m.plan.lmHead === e;
+  return m.plan.weightBytes - (tied ? 0 : tableBytes) + tableBytes / e.rows;
+}
+
+const dir = ensureSyntheticSmall();
+const rows: string[][] = [];
+const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+
+const wasm = (await loadModel(dir, { backend: 'wasm' })) as WasmModel;
+const perTok = bytesPerToken(wasm);
+// Warm the tiers: V8 compiles wasm lazily and tiers hot functions up.
+await decodeRate(wasm, 4, 2);
+await prefillRate(wasm, 64, 1);
+const ceil1 = ceiling(wasm);
+const dec = await decodeRate(wasm, DECODE, 4);
+const ceil2 = ceiling(wasm);
+const pre = await prefillRate(wasm, PREFILL, 2);
+const ceil = Math.max(ceil1, ceil2);
+const decGBs = (dec * perTok) / 1e9;
+rows.push(['wasm (bf16, 1 thread)', fmt(dec), fmt(pre), fmt(decGBs), fmt((100 * decGBs) / ceil, 0) + '%']);
+const check = await wasm.forward(ids(3, wasm.config.vocabSize));
+const finite = check.every((v) => Number.isFinite(v));
+await wasm.dispose();
+
+if (!args.includes('--no-reference')) {
+  const ref = await loadModel(dir, { backend: 'reference' });
+  const rdec = await decodeRate(ref, REF_DECODE, 0);
+  const rpre = await prefillRate(ref, REF_PREFILL, 1);
+  const rGBs = (rdec * perTok) / 1e9; // the bytes the same step would stream in bf16 (the reference reads f32: 2×)
+  rows.push([`reference (f32, ${REF_DECODE}/${REF_PREFILL} tok)`, fmt(rdec, 2), fmt(rpre, 2), fmt(rGBs, 2), fmt((100 * rGBs) / ceil, 1) + '%']);
+  await ref.dispose();
+}
+rows.push(['llama.cpp anchor (1 thread)', '40.7', '167', fmt((40.7 * perTok) / 1e9), '—']);
+
+const head = ['backend', 'decode tok/s', `prefill tok/s (${PREFILL})`, 'decode GB/s', 'of ceiling'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+const line = (r: string[]) => '| ' + r.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ') + ' |';
+const out = [
+  `synthetic small (dModel 1024, 24 layers, dInner 2048, dState 16, dtRank 64, vocab 65024, bf16): ` +
+    `${(perTok / 1e6).toFixed(0)} MB of weights streamed per decoded token; logits finite: ${finite}`,
+  `wasm streaming-read ceiling, 1 thread, same run: ${fmt(ceil)} GB/s (${fmt(ceil1)} before decode, ${fmt(ceil2)} after) ` +
+    `→ decode bound ${fmt((ceil * 1e9) / perTok)} tok/s`,
+  line(head),
+  '|' + widths.map((w, i) => (i ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|',
+  ...rows.map(line),
+];
+process.stdout.write(out.join('\n') + '\n');
+
+const tok = join(here, 'tokenizer.ts');
+if (!args.includes('--no-tokenizer') && existsSync(tok)) {
+  process.stdout.write('\n');
+  spawnSync(process.execPath, ['--import', 'tsx', tok], { stdio: 'inherit', cwd: resolve(here, '..') });
+}
