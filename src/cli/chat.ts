@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { ChatSession } from '../generate/chat.ts';
 import { FalconMambaError } from '../errors.ts';
 import { backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, rssMB, type Command } from './common.ts';
-import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingFromFlags } from './generate.ts';
+import { parseSamplingFlags, SAMPLING_HELP, SAMPLING_OPTIONS, samplingOptions } from './generate.ts';
 
 const OPTIONS = {
   ...MODEL_OPTIONS,
@@ -45,9 +45,10 @@ ${MODEL_OPTIONS_HELP}`,
       dtype: dtypeFlag('chat', v.dtype),
       threads: numberFlag('chat', 'threads', v.threads, { integer: true, min: 1 }),
     };
+    const sampling = parseSamplingFlags('chat', v);
     const { model, files, generation, loadMs } = await openModel(dir, flags);
     try {
-      const options = samplingFromFlags('chat', v, generation, files);
+      const options = samplingOptions(sampling, generation, files);
       if (!files.chatTemplate) note('falcon-mamba: this model has no chat template; using a plain "User: …\\nAssistant:" prompt');
       const session = new ChatSession(model, files, { ...options, system: v.system, fallback: true });
       await session.prime();

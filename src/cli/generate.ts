@@ -38,25 +38,48 @@ export const SAMPLING_HELP = `  --max-tokens, -n N     most tokens to generate (
 
 type SamplingValues = { [K in keyof typeof SAMPLING_OPTIONS]?: (typeof SAMPLING_OPTIONS)[K] extends { multiple: true } ? string[] : string };
 
-/** Turns the sampling flags into generation options over the model's generation_config defaults. */
-export function samplingFromFlags(command: string, v: SamplingValues, g: GenerationConfig, files: TokenizerFiles): GenerateOptions {
-  const o: GenerateOptions = { ...samplerDefaults(g) };
+/** The sampling flags, validated (before any slow load), not yet merged with the model's defaults. */
+export interface SamplingFlags {
+  overrides: SamplerOptions;
+  maxTokens?: number;
+  seed?: number;
+  stop: string[];
+}
+
+/** Validates the sampling flags; a bad value is a UsageError naming the flag. */
+export function parseSamplingFlags(command: string, v: SamplingValues): SamplingFlags {
+  const overrides: SamplerOptions = {};
   const set = <K extends keyof SamplerOptions>(k: K, x: number | undefined) => {
-    if (x !== undefined) o[k] = x;
+    if (x !== undefined) overrides[k] = x;
   };
   set('temperature', numberFlag(command, 'temperature', v.temperature, { min: 0 }));
   set('topK', numberFlag(command, 'top-k', v['top-k'], { integer: true, min: 0 }));
   set('topP', numberFlag(command, 'top-p', v['top-p'], { min: 0, minExclusive: true, max: 1 }));
   set('minP', numberFlag(command, 'min-p', v['min-p'], { min: 0, max: 1 }));
   set('repetitionPenalty', numberFlag(command, 'repetition-penalty', v['repetition-penalty'], { min: 0, minExclusive: true }));
-  o.maxTokens = numberFlag(command, 'max-tokens', v['max-tokens'], { integer: true, min: 0 }) ?? g.maxNewTokens ?? 256;
-  o.seed = numberFlag(command, 'seed', v.seed, { integer: true });
-  o.stop = v.stop ?? [];
-  // Ending ids: generation_config.json (else config.json), plus the tokenizer's eos token.
+  return {
+    overrides,
+    maxTokens: numberFlag(command, 'max-tokens', v['max-tokens'], { integer: true, min: 0 }),
+    seed: numberFlag(command, 'seed', v.seed, { integer: true }),
+    stop: v.stop ?? [],
+  };
+}
+
+/**
+ * Generation options: generation_config.json's defaults (HF: greedy unless `do_sample`), then the flags; the
+ * ending ids are generation_config.json's eos (else config.json's) plus the tokenizer's eos token.
+ */
+export function samplingOptions(flags: SamplingFlags, g: GenerationConfig, files: TokenizerFiles): GenerateOptions {
   const eos = new Set(g.eosTokenIds);
   if (files.eosTokenId !== undefined) eos.add(files.eosTokenId);
-  o.eosTokenIds = [...eos];
-  return o;
+  return {
+    ...samplerDefaults(g),
+    ...flags.overrides,
+    maxTokens: flags.maxTokens ?? g.maxNewTokens ?? 256,
+    seed: flags.seed,
+    stop: flags.stop,
+    eosTokenIds: [...eos],
+  };
 }
 
 /** The speed line of one generation. */
@@ -110,12 +133,12 @@ ${MODEL_OPTIONS_HELP}`,
       dtype: dtypeFlag('generate', v.dtype),
       threads: numberFlag('generate', 'threads', v.threads, { integer: true, min: 1 }),
     };
-    // Validate every flag before the (slow) load.
+    const sampling = parseSamplingFlags('generate', v); // every flag is checked before the (slow) load
     const prompt = v.prompt === '-' ? await readStdin() : v.prompt;
     const opened = await openModel(dir, flags);
     const { model, files, generation, loadMs } = opened;
     try {
-      const options = samplingFromFlags('generate', v, generation, files);
+      const options = samplingOptions(sampling, generation, files);
       let text = prompt;
       if (v.chat) {
         const messages: ChatMessage[] = [];

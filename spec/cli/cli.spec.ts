@@ -1,0 +1,192 @@
+// The falcon-mamba CLI, spawned as a user would (`node src/cli/bin.js …`, cwd = repo root), on a temp model
+// folder = the shared golden model + the Falcon tokenizer: --json ids equal the library's greedy ids, stdin
+// prompts, stop strings, chat over piped stdin, tokenize/info, help, and the error paths' exit codes.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel, type Model } from '../../src/index.ts';
+import { ChatSession, generateIds } from '../../src/generate/index.ts';
+import { loadTokenizerFiles, type TokenizerFiles } from '../../src/tokenizer/index.ts';
+import { REPO } from '../helpers/goldens.ts';
+import { HAVE_SHARED, makeTokenizedModel, removeDirs } from '../generate/helpers.ts';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], input?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['src/cli/bin.js', ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+describe('CLI usage and errors (no model needed)', () => {
+  it('--help for the program and every command', async () => {
+    const top = await cli(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/Usage: falcon-mamba <command>/);
+    for (const c of ['generate', 'chat', 'tokenize', 'info']) {
+      const r = await cli([c, '--help']);
+      expect(r.code, c).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`Usage: falcon-mamba ${c}`));
+    }
+  });
+
+  it('bad usage: exit 2, one line naming the problem, then a hint', async () => {
+    const cases: [string[], RegExp][] = [
+      [[], /no command given/],
+      [['frobnicate'], /unknown command "frobnicate"/],
+      [['generate', '--model', 'x', '--prompt', 'y', '--bogus'], /Unknown option '--bogus'/],
+      [['generate', '--model', 'x', '--prompt', 'y', '--dtype', 'q9'], /unknown dtype "q9"/],
+      [['generate', '--model', 'x', '--prompt', 'y', '--max-tokens', 'ten'], /--max-tokens must be an integer ≥ 0, got "ten"/],
+      [['generate', '--prompt', 'y'], /--model DIR is required/],
+      [['tokenize', '--model', 'x'], /expected one TEXT argument/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines.length).toBe(2);
+      expect(lines[0]).toMatch(/^falcon-mamba: /);
+      expect(lines[0]).toMatch(message);
+      expect(lines[1]).toMatch(/^Try 'falcon-mamba( \w+)? --help'\.$/);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('a missing model folder: exit 1, one line, no stack (stack with --verbose)', async () => {
+    const r = await cli(['generate', '--model', '/nonexistent/model', '--prompt', 'x']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('falcon-mamba: /nonexistent/model: not a model folder (expected a directory with config.json and *.safetensors)\n');
+    const v = await cli(['info', '--model', '/nonexistent/model', '--verbose']);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/CheckpointError: .*\n\s+at /);
+  });
+});
+
+describe.runIf(HAVE_SHARED)('CLI on a model folder (shared tiny model + Falcon tokenizer)', () => {
+  const dirs: string[] = [];
+  let dir: string;
+  let model: Model;
+  let files: TokenizerFiles;
+  beforeAll(async () => {
+    dir = makeTokenizedModel();
+    dirs.push(dir);
+    model = await loadModel(dir, { backend: 'reference' });
+    files = await loadTokenizerFiles(dir);
+  });
+  afterAll(() => removeDirs(dirs));
+
+  async function libraryGreedy(text: string, maxTokens: number): Promise<number[]> {
+    const out: number[] = [];
+    // eos: generation_config.json (0) and tokenizer_config.json's eos_token (<|endoftext|> = 11), as the CLI.
+    for await (const e of generateIds(model, files.tokenizer.encode(text), { maxTokens, eosTokenIds: [0, 11] })) out.push(e.token);
+    return out;
+  }
+
+  it('generate --json: token ids = the library greedy ids (reference and default backend)', async () => {
+    for (const prompt of ['The old man', 'Once upon a time']) {
+      const want = await libraryGreedy(prompt, 16);
+      for (const backend of [['--backend', 'reference'], []]) {
+        const r = await cli(['generate', '--model', dir, '--prompt', prompt, '--max-tokens', '16', '--json', ...backend]);
+        expect(r.code, r.stderr).toBe(0);
+        const j = JSON.parse(r.stdout);
+        expect(j.promptTokens).toEqual(files.tokenizer.encode(prompt));
+        expect(j.tokens, `${prompt} ${backend.join(' ')}`).toEqual(want);
+        expect(j.text).toBe(files.tokenizer.decode(want, { skipSpecialTokens: true }));
+        expect(j.finishReason).toBe('length');
+        expect(r.stderr).toMatch(/^load [\d.]+ s · prompt \d+ tok [\d.]+ tok\/s · decode 16 tok [\d.]+ tok\/s · finish length · RSS \d+ MB\n$/);
+      }
+    }
+  });
+
+  it('generate streams only the text to stdout; --echo and --prompt - (stdin)', async () => {
+    const want = files.tokenizer.decode(await libraryGreedy('The old man', 8), { skipSpecialTokens: true });
+    const r = await cli(['generate', '--model', dir, '--prompt', '-', '--max-tokens', '8', '--echo', '--backend', 'reference'], 'The old man');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('The old man' + want);
+    expect(r.stderr.split('\n').filter(Boolean).length).toBe(1);
+  });
+
+  it('seeds and stop strings through the CLI', async () => {
+    const run = async (...extra: string[]) => {
+      const r = await cli(['generate', '--model', dir, '--prompt', 'The old man', '--max-tokens', '12', '--json', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    const a = await run('--temperature', '1', '--seed', '3');
+    const b = await run('--temperature', '1', '--seed', '3');
+    const c = await run('--temperature', '1', '--seed', '4');
+    expect(b.tokens).toEqual(a.tokens);
+    expect(c.text).not.toBe(a.text);
+    const stop = a.text.slice(6, 9);
+    const s = await run('--temperature', '1', '--seed', '3', '--stop', 'never-there', '--stop', stop);
+    expect(s.finishReason).toBe('stop');
+    expect(s.text).toBe(a.text.slice(0, a.text.indexOf(stop)));
+  });
+
+  it('chat over piped stdin: replies = ChatSession, state kept, /save /reset /load /exit', async () => {
+    const state = join(dir, 'chat.state');
+    const input = ['The old man', 'the man', `/save ${state}`, '/reset', `/load ${state}`, 'a man man', '/exit', 'never read'].join('\n') + '\n';
+    const r = await cli(['chat', '--model', dir, '--system', 'Be brief', '--max-tokens', '5', '--backend', 'reference'], input);
+    expect(r.code, r.stderr).toBe(0);
+    const session = new ChatSession(model, files, { system: 'Be brief', maxTokens: 5, eosTokenIds: [0, 11] });
+    const replies: string[] = [];
+    for (const q of ['The old man', 'the man', 'a man man']) {
+      let t = '';
+      for await (const e of session.send(q)) t += e.text;
+      replies.push(t);
+    }
+    expect(r.stdout).toBe(replies.map((t) => t + '\n').join(''));
+    const speed = r.stderr.split('\n').filter((l) => l.startsWith('[prompt'));
+    expect(speed.length).toBe(3);
+    expect(speed[1]).toMatch(/fed \d+ new tok, kept \d+/);
+    expect(speed[2]).toMatch(/fed \d+ new tok, kept \d+/); // after /load: still incremental
+    expect(r.stderr).toMatch(/saved 5 messages/);
+    expect(r.stderr).toMatch(/loaded 5 messages/);
+  });
+
+  it('chat /load of a bad file is a one-line error, exit 1', async () => {
+    const bad = join(dir, 'bad.state');
+    writeFileSync(bad, 'not a state');
+    const r = await cli(['chat', '--model', dir, '--backend', 'reference'], `/load ${bad}\n`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/falcon-mamba: loadState: .* too short/);
+  });
+
+  it('tokenize and info --json', async () => {
+    const t = await cli(['tokenize', '--model', dir, '--json', 'Hello world, 1234567']);
+    expect(t.code, t.stderr).toBe(0);
+    const tj = JSON.parse(t.stdout);
+    expect(tj.ids).toEqual([9856, 1079, 23, 204, 10963, 27681, 34]);
+    expect(tj.tokens[1]).toBe('Ġworld');
+    const i = await cli(['info', '--model', dir, '--json']);
+    expect(i.code, i.stderr).toBe(0);
+    const ij = JSON.parse(i.stdout);
+    expect(ij.config.nLayer).toBe(4);
+    expect(ij.parameters).toBe(65024 * 128 + 128 + 4 * (128 + 512 * 128 + 256 * 4 + 256 + 24 * 256 + 256 * 8 + 256 + 256 * 8 + 256 + 128 * 256));
+    expect(ij.stateBytesPerSequence).toBe(4 * 4 * 256 * (3 + 8));
+    expect(ij.eosTokenIds).toEqual([0]);
+    expect(ij.tokenizer.chatTemplate).toBe(true);
+  });
+
+  it('unknown dtype for the reference backend and a folder without tokenizer are one-line errors', async () => {
+    const r = await cli(['generate', '--model', dir, '--prompt', 'x', '--backend', 'reference', '--dtype', 'q8']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^falcon-mamba: the reference backend computes in f32; dtype "q8" needs backend "wasm"\n$/);
+    const n = await cli(['generate', '--model', join(REPO, 'fixtures/models/falcon-odd'), '--prompt', 'x']);
+    expect(n.code).toBe(1);
+    expect(n.stderr).toMatch(/^falcon-mamba: .*tokenizer\.json: cannot read/);
+    expect(n.stderr.split('\n').filter(Boolean).length).toBe(1);
+  });
+});
