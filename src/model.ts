@@ -4,6 +4,7 @@
  * of the past is its {@link ModelState}, which the caller owns.
  */
 import type { ModelConfig } from './config.ts';
+import type { TraceHook } from './reference/model.ts';
 
 /**
  * The recurrent state of one sequence: per layer the last K−1 conv inputs and the SSM state.
@@ -69,6 +70,12 @@ export interface Model {
   loadState(bytes: Uint8Array): ModelState;
   /** Releases workers and memory. The model cannot be used afterwards. */
   dispose(): void | Promise<void>;
+  /**
+   * Optional (the oracle, docs/oracle.md): a forward pass of `ids` from a fresh state that calls `hook` with
+   * each named intermediate it computes, in forward order, names and shapes as listed in src/oracle/names.ts
+   * (a backend may emit a subset). Values may be views; the hook copies what it keeps.
+   */
+  trace?(ids: ArrayLike<number>, hook: TraceHook): void | Promise<void>;
 }
 
 /** Bytes of one sequence's state (f32 conv + ssm). */

@@ -23,6 +23,7 @@ import {
   linear,
   rmsNorm,
   selectiveScan,
+  selectiveScanParts,
   selectiveScanStep,
   silu,
 } from './ops.ts';
@@ -90,7 +91,8 @@ export async function loadReferenceWeights(ckpt: Checkpoint, onTensor?: (name: s
 
 /**
  * A hook called with each named intermediate of a forward pass (the oracle's trace, docs/oracle.md).
- * Names follow HF module names: `layers.3.mixer.conv1d.out`. Values are views: copy them to keep them.
+ * Names follow HF module names (`layers.3.mixer.conv1d.out`); the list, in the order they are emitted, is
+ * `TRACE_LAYER_STAGES` in src/oracle/names.ts. Values are views: copy them to keep them.
  */
 export type TraceHook = (name: string, value: Float32Array, shape: number[]) => void;
 
@@ -111,6 +113,24 @@ export function checkState(state: ModelState, c: ModelConfig): void {
     throw new InputError(
       `state does not fit this model (conv ${state?.conv?.length} / ssm ${state?.ssm?.length} floats, expected ${n.conv} / ${n.ssm})`,
     );
+  }
+}
+
+/** Trace only: emits x_proj's dt (L, R), B (L, N) and C (L, N) as separate tensors (`suffix` "" or "_normed"). */
+function emitDtBC(
+  emit: (name: string, v: Float32Array, shape: number[]) => void,
+  dbc: Float32Array,
+  L: number,
+  R: number,
+  N: number,
+  suffix: string,
+): void {
+  const W = R + 2 * N;
+  const parts: [string, number, number][] = [['dt', 0, R], ['B', R, N], ['C', R + N, N]];
+  for (const [name, at, n] of parts) {
+    const out = new Float32Array(L * n);
+    for (let t = 0; t < L; t++) out.set(dbc.subarray(t * W + at, t * W + at + n), t * n);
+    emit(`mixer.x_proj.${name}${suffix}`, out, [L, n]);
   }
 }
 
@@ -156,14 +176,18 @@ export function mambaBlock(
   for (let i = 0; i < xc.length; i++) xc[i] = silu(xc[i]);
   emit('mixer.conv1d.out', xc, [L, E]);
 
+  // The conv state left for the next call (E, K−1): final once the conv has run.
+  emit('mixer.conv_state', conv, [E, K - 1]);
+
   // x_proj → dt (R), B (N), C (N) per token; FalconMamba normalizes each.
   const W = R + 2 * N;
   const dbc = new Float32Array(L * W);
   linear(dbc, xc, w.xProj, null, L, E, W);
   emit('mixer.x_proj.out', dbc, [L, W]);
+  if (trace) emitDtBC(emit, dbc, L, R, N, '');
   if (c.dtBCNorm) {
     dtBCRmsNorm(dbc, L, R, N, c.mixerRmsEps);
-    emit('mixer.x_proj.normed', dbc, [L, W]);
+    if (trace) emitDtBC(emit, dbc, L, R, N, '_normed');
   }
 
   // dt_proj (with bias) → delta (L, E); softplus happens inside the scan.
@@ -177,9 +201,23 @@ export function mambaBlock(
   const y = new Float32Array(L * E);
   const B = dbc.subarray(R);
   const C = dbc.subarray(R + N);
+  // Trace only: the scan fuses softplus, the recurrence, the D skip and the gate; recompute the unfused
+  // parts from a copy of the starting state (same arithmetic, so they agree with the fused output exactly).
+  const ssmBefore = trace ? ssm.slice() : null;
   if (L === 1) selectiveScanStep(y, xc, delta, w.A, B, C, w.D, z, ssm, E, N);
   else selectiveScan(y, xc, delta, w.A, B, C, w.D, z, ssm, L, E, N, W);
-  emit('mixer.scan.out', y, [L, E]);
+  if (ssmBefore) {
+    const dt = new Float32Array(L * E);
+    const yScan = new Float32Array(L * E);
+    const ySkip = new Float32Array(L * E);
+    selectiveScanParts(dt, yScan, ySkip, xc, delta, w.A, B, C, w.D, ssmBefore, L, E, N, W);
+    emit('mixer.dt', dt, [L, E]);
+    emit('mixer.A', w.A, [E, N]);
+    emit('mixer.scan.y', yScan, [L, E]);
+    emit('mixer.ssm_state', ssm, [E, N]);
+    emit('mixer.scan.y_D', ySkip, [L, E]);
+  }
+  emit('mixer.gated', y, [L, E]);
 
   // out_proj and the residual add.
   const o = new Float32Array(L * Dm);
@@ -238,6 +276,11 @@ export class ReferenceModel implements Model {
 
   forward(ids: ArrayLike<number>): Float32Array {
     return this.run(this.createState(), ids, true);
+  }
+
+  /** A forward pass from a fresh state (all positions' logits) calling `hook` with every intermediate. */
+  trace(ids: ArrayLike<number>, hook: TraceHook): void {
+    this.run(this.createState(), ids, true, hook);
   }
 
   prefill(state: ModelState, ids: ArrayLike<number>): Float32Array {

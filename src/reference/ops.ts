@@ -245,3 +245,50 @@ export function selectiveScan(
     );
   }
 }
+
+/**
+ * Trace-only (the oracle, docs/oracle.md): the intermediates that {@link selectiveScan} fuses away, computed
+ * with exactly its arithmetic so that `ySkip · silu(z)` rounds to the fused output bit for bit:
+ *
+ *   dt[t, c]    = softplus(delta[t, c])                               (L, E)
+ *   yScan[t, c] = Σ_n h[c, n] · C[t, n]      (after the state update)   (L, E)
+ *   ySkip[t, c] = yScan[t, c] + x[t, c] · D[c]                         (L, E)
+ *
+ * `state` (E, N) is advanced like the fused scan's, so pass a copy of the state the fused scan started from.
+ * Shapes and strides as in {@link selectiveScan}. Never called on the non-trace path.
+ */
+export function selectiveScanParts(
+  dt: Float32Array,
+  yScan: Float32Array,
+  ySkip: Float32Array,
+  x: Float32Array,
+  delta: Float32Array,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+  D: Float32Array,
+  state: Float32Array,
+  L: number,
+  E: number,
+  N: number,
+  bcStride: number = N,
+): void {
+  for (let t = 0; t < L; t++) {
+    const b = t * bcStride;
+    for (let c = 0; c < E; c++) {
+      const tc = t * E + c;
+      const d = softplus(delta[tc]);
+      dt[tc] = d;
+      let acc = 0;
+      for (let n = 0; n < N; n++) {
+        const i = c * N + n;
+        const dA = f(Math.exp(f(A[i] * d)));
+        const dBx = f(f(d * B[b + n]) * x[tc]);
+        state[i] = f(f(dA * state[i]) + dBx);
+        acc += state[i] * C[b + n];
+      }
+      yScan[tc] = f(acc);
+      ySkip[tc] = f(f(acc) + f(x[tc] * D[c]));
+    }
+  }
+}
