@@ -3,40 +3,63 @@
 // (llama.cpp `ggml_compute_forward_ssm_scan_f32` does the same). Twins of `selectiveScan` /
 // `selectiveScanStep` in src/reference/ops.ts (paper §3.2, Algorithm 2; HF `slow_forward` loop body).
 // SIMD runs over the state dimension n (4 lanes; the N % 4 tail is scalar); exp(A·Δ) uses `expv` (~1 ulp).
-import { expv, hsum, silu, softplus } from './common';
+import { expv, hsum, silu, siluv, softplus, softplusv } from './common';
+
+/**
+ * The state update and C contraction of one channel: h[n] = exp(Δ·A[n])·h[n] + (Δ·B[n])·x; returns Σ_n h[n]·C[n].
+ * Ac, sc: this channel's rows of A and state (N).
+ */
+// @ts-ignore: decorator
+@inline function channel(Ac: usize, sc: usize, B: usize, C: usize, N: i32, dt: f32, xv: f32): f32 {
+  const N4 = N & ~3;
+  const vdt = f32x4.splat(dt), vx = f32x4.splat(xv);
+  let acc = f32x4.splat(0);
+  for (let n = 0; n < N4; n += 4) {
+    const no = <usize>n << 2;
+    const dA = expv(f32x4.mul(v128.load(Ac + no), vdt));
+    const dBx = f32x4.mul(f32x4.mul(vdt, v128.load(B + no)), vx); // HF order: (Δ·B)·x
+    const s = f32x4.add(f32x4.mul(dA, v128.load(sc + no)), dBx);
+    v128.store(sc + no, s);
+    acc = f32x4.add(acc, f32x4.mul(s, v128.load(C + no)));
+  }
+  let sum = hsum(acc);
+  for (let n = N4; n < N; n++) {
+    const no = <usize>n << 2;
+    const dA = <f32>Math.exp(<f64>(load<f32>(Ac + no) * dt));
+    const s = dA * load<f32>(sc + no) + (dt * load<f32>(B + no)) * xv;
+    store<f32>(sc + no, s);
+    sum += s * load<f32>(C + no);
+  }
+  return sum;
+}
 
 /**
  * One token: for every channel c,
  *   Δ = softplus(delta[c]); h[c,n] = exp(Δ·A[c,n])·h[c,n] + (Δ·B[n])·x[c]; y[c] = (Σ_n h[c,n]·C[n] + D[c]·x[c])·silu(z[c]).
  * y, x, delta, z, D: (E); A, state: (E, N); B, C: (N). `state` is updated in place.
+ * Channels go 4 at a time so softplus(Δ), silu(z), the D skip and the gate are computed 4 lanes at once
+ * (`softplusv`, `siluv`); the per-channel state loop runs over n in 4 lanes.
  */
 export function selectiveScanStep(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, state: usize, E: i32, N: i32): void {
-  const N4 = N & ~3;
   const rowBytes = <usize>N * 4;
-  for (let c = 0; c < E; c++) {
+  const E4 = E & ~3;
+  for (let c = 0; c < E4; c += 4) {
+    const co = <usize>c << 2;
+    const dt4 = softplusv(v128.load(delta + co));
+    const x4 = v128.load(x + co);
+    const Ac = A + <usize>c * rowBytes, sc = state + <usize>c * rowBytes;
+    let sum4 = f32x4.splat(channel(Ac, sc, B, C, N, f32x4.extract_lane(dt4, 0), f32x4.extract_lane(x4, 0)));
+    sum4 = f32x4.replace_lane(sum4, 1, channel(Ac + rowBytes, sc + rowBytes, B, C, N, f32x4.extract_lane(dt4, 1), f32x4.extract_lane(x4, 1)));
+    sum4 = f32x4.replace_lane(sum4, 2, channel(Ac + 2 * rowBytes, sc + 2 * rowBytes, B, C, N, f32x4.extract_lane(dt4, 2), f32x4.extract_lane(x4, 2)));
+    sum4 = f32x4.replace_lane(sum4, 3, channel(Ac + 3 * rowBytes, sc + 3 * rowBytes, B, C, N, f32x4.extract_lane(dt4, 3), f32x4.extract_lane(x4, 3)));
+    const withSkip = f32x4.add(sum4, f32x4.mul(x4, v128.load(D + co)));
+    v128.store(y + co, f32x4.mul(withSkip, siluv(v128.load(z + co))));
+  }
+  for (let c = E4; c < E; c++) {
     const co = <usize>c << 2;
     const dt = softplus(load<f32>(delta + co));
     const xv = load<f32>(x + co);
-    const Ac = A + <usize>c * rowBytes;
-    const sc = state + <usize>c * rowBytes;
-    const vdt = f32x4.splat(dt), vx = f32x4.splat(xv);
-    let acc = f32x4.splat(0);
-    for (let n = 0; n < N4; n += 4) {
-      const no = <usize>n << 2;
-      const dA = expv(f32x4.mul(v128.load(Ac + no), vdt));
-      const dBx = f32x4.mul(f32x4.mul(vdt, v128.load(B + no)), vx); // HF order: (Δ·B)·x
-      const s = f32x4.add(f32x4.mul(dA, v128.load(sc + no)), dBx);
-      v128.store(sc + no, s);
-      acc = f32x4.add(acc, f32x4.mul(s, v128.load(C + no)));
-    }
-    let sum = hsum(acc);
-    for (let n = N4; n < N; n++) {
-      const no = <usize>n << 2;
-      const dA = <f32>Math.exp(<f64>(load<f32>(Ac + no) * dt));
-      const s = dA * load<f32>(sc + no) + (dt * load<f32>(B + no)) * xv;
-      store<f32>(sc + no, s);
-      sum += s * load<f32>(C + no);
-    }
+    const sum = channel(A + <usize>c * rowBytes, state + <usize>c * rowBytes, B, C, N, dt, xv);
     const withSkip = sum + xv * load<f32>(D + co);
     store<f32>(y + co, withSkip * silu(load<f32>(z + co)));
   }

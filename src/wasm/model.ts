@@ -10,8 +10,10 @@
  * Weights are copied in once in their stored dtype (bf16 stays 2 bytes and is rearranged in place into the
  * interleaved layout of `bf16Interleave`; f16 stays 2 bytes and is widened in registers; f32 stays f32); the
  * small per-channel tensors (norm gains, biases, conv weights, A = −exp(A_log), D) are widened to f32 at load.
- * A call copies the caller's {@link ModelState} into the state slot, runs, and copies it back, so any number of
- * states (and models) can be interleaved; the state is E·(K−1+N) floats per layer, small next to the weights.
+ * States made by `createState` live in one of a few state slots in the memory (their arrays are views of it), so
+ * a call on them copies nothing; any other state (more than the slots, deserialized, another model's of the same
+ * shape) is copied into the scratch slot at the start of a call and back at the end. Either way any number of
+ * states and models can be interleaved.
  * `prefill`/`forward` run in chunks of `chunkSize` tokens through the same scratch (constant memory; the conv and
  * SSM state carry across chunks exactly as across calls). `step` allocates only the logits it returns.
  *
@@ -71,8 +73,14 @@ export interface ScratchPlan {
   o: number; // (C, D) out_proj output
   hf: number; // (C, D) norm_f output
   logits: number; // (C, V)
-  conv: number; // (nLayer, E, K−1) state slot
-  ssm: number; // (nLayer, E, N) state slot
+  conv: number; // (nLayer, E, K−1) state slot for states that live outside wasm memory (copied in and out)
+  ssm: number; // (nLayer, E, N)
+}
+
+/** A state slot: where a state made by `createState` lives, so calls on it copy nothing. */
+export interface StateSlot {
+  conv: number; // (nLayer, E, K−1)
+  ssm: number; // (nLayer, E, N)
 }
 
 /** The whole memory plan of one model instance. */
@@ -82,12 +90,20 @@ export interface WasmPlan {
   normF: number; // (D) f32
   lmHead: Matrix; // (V, D); the same region as `embeddings` when tied
   scratch: ScratchPlan;
+  /** Slots for states made by `createState` (views into wasm memory); more states fall back to copying. */
+  slots: StateSlot[];
   chunkSize: number;
   bytes: number;
   weightBytes: number;
 }
 
 const DEFAULT_CHUNK = 64;
+
+/**
+ * States that live in wasm memory at once. A slot saves copying the whole state in and out on every call
+ * (2 × E·(K−1+N)·nLayer floats: 2 × 3.7 MB per decoded token on the small shape, ~1–2 ms of a ~25 ms token).
+ */
+const STATE_SLOTS = 4;
 
 function matrixDType(stored: DType, wanted: LoadOptions['dtype']): MatrixDType {
   if (wanted === 'f32') return 'f32';
@@ -147,7 +163,11 @@ export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dt
     conv: vec('state.conv', nLayer * E * (K - 1)),
     ssm: vec('state.ssm', nLayer * E * N),
   };
-  return { layers, embeddings, normF, lmHead, scratch, chunkSize: C, bytes: plan.size, weightBytes };
+  const slots: StateSlot[] = [];
+  for (let i = 0; i < STATE_SLOTS; i++) {
+    slots.push({ conv: vec(`slot${i}.conv`, nLayer * E * (K - 1)), ssm: vec(`slot${i}.ssm`, nLayer * E * N) });
+  }
+  return { layers, embeddings, normF, lmHead, scratch, slots, chunkSize: C, bytes: plan.size, weightBytes };
 }
 
 /** f32 → bf16 bits, round to nearest even (used only when `dtype: 'bf16'` narrows f32/f16 weights). */
@@ -206,6 +226,11 @@ async function loadWeights(ckpt: Checkpoint, plan: WasmPlan, memory: WebAssembly
 export class WasmModel implements Model {
   readonly backend = 'wasm' as const;
   private disposed = false;
+  private readonly freeSlots: number[];
+  /** Returns a slot to the pool once both of its views are unreachable. */
+  private readonly slotRegistry = new FinalizationRegistry<{ slot: number; live: number }>((t) => {
+    if (--t.live === 0 && !this.disposed) this.freeSlots.push(t.slot);
+  });
 
   constructor(
     readonly config: ModelConfig,
@@ -213,15 +238,41 @@ export class WasmModel implements Model {
     readonly plan: WasmPlan,
     private memory: WebAssembly.Memory | null,
     private readonly k: Kernels,
-  ) {}
+  ) {
+    this.freeSlots = plan.slots.map((_, i) => plan.slots.length - 1 - i);
+  }
+
+  /** The slot a state lives in (its arrays are this memory's slot views), or null for a state kept outside. */
+  private slotOf(state: ModelState): StateSlot | null {
+    const buf = this.memory?.buffer;
+    if (state.conv.buffer !== buf || state.ssm.buffer !== buf) return null;
+    for (const slot of this.plan.slots) {
+      if (state.conv.byteOffset === slot.conv && state.ssm.byteOffset === slot.ssm) return slot;
+    }
+    return null;
+  }
 
   /** Bytes of the wasm memory (weights + scratch + state slot). */
   get memoryBytes(): number {
     return this.plan.bytes;
   }
 
+  /**
+   * A zeroed state. While one of the model's state slots is free, its `conv` and `ssm` are views into the
+   * wasm memory (so `step` copies nothing); the slot is returned to the pool when the state and both arrays
+   * have been garbage-collected. Otherwise a plain state, copied in and out on each call. Both behave the same.
+   */
   createState(): ModelState {
-    return zeroState(this.config);
+    const memory = this.memory;
+    const free = this.freeSlots.pop();
+    if (free === undefined || !memory) return zeroState(this.config);
+    const n = stateFloats(this.config);
+    const slot = this.plan.slots[free];
+    const state: ModelState = { conv: f32(memory, slot.conv, n.conv).fill(0), ssm: f32(memory, slot.ssm, n.ssm).fill(0), position: 0 };
+    const token = { slot: free, live: 2 };
+    this.slotRegistry.register(state.conv, token);
+    this.slotRegistry.register(state.ssm, token);
+    return state;
   }
 
   forward(ids: ArrayLike<number>): Float32Array {
@@ -258,16 +309,16 @@ export class WasmModel implements Model {
     else this.k.linearF16(out, x, W, b, L, m.cols, rows);
   }
 
-  /** One Mamba block over the L tokens in scratch `h` (the wasm twin of reference `mambaBlock`). */
-  private block(i: number, L: number): void {
+  /** One Mamba block over the L tokens in scratch `h`, state in `st` (the wasm twin of reference `mambaBlock`). */
+  private block(i: number, L: number, st: StateSlot): void {
     const c = this.config;
     const k = this.k;
     const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R } = c;
     const w = this.plan.layers[i];
     const s = this.plan.scratch;
     const W = R + 2 * N;
-    const conv = s.conv + i * E * (K - 1) * 4;
-    const ssm = s.ssm + i * E * N * 4;
+    const conv = st.conv + i * E * (K - 1) * 4;
+    const ssm = st.ssm + i * E * N * 4;
     k.rmsNorm(s.u, s.h, w.norm, L, Dm, c.normEps);
     // in_proj as two matmuls over its two row halves, so x and z land contiguous (L, E) each.
     this.linear(s.x, s.u, w.inProj, w.inProjBias, L, 0, E);
@@ -302,8 +353,12 @@ export class WasmModel implements Model {
     const s = this.plan.scratch;
     const { dModel: Dm, vocabSize: V } = c;
     const sizes = stateFloats(c);
-    f32(memory, s.conv, sizes.conv).set(state.conv);
-    f32(memory, s.ssm, sizes.ssm).set(state.ssm);
+    const slot = this.slotOf(state);
+    if (!slot) {
+      f32(memory, s.conv, sizes.conv).set(state.conv);
+      f32(memory, s.ssm, sizes.ssm).set(state.ssm);
+    }
+    const where = slot ?? s;
     const out = new Float32Array((allLogits ? n : 1) * V);
     const Cn = this.plan.chunkSize;
     for (let at = 0; at < n; at += Cn) {
@@ -314,7 +369,7 @@ export class WasmModel implements Model {
       if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm);
       else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
       else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
-      for (let i = 0; i < c.nLayer; i++) this.block(i, L);
+      for (let i = 0; i < c.nLayer; i++) this.block(i, L, where);
       if (allLogits) {
         k.rmsNorm(s.hf, s.h, this.plan.normF, L, Dm, c.normEps);
         this.linear(s.logits, s.hf, this.plan.lmHead, 0, L);
@@ -325,8 +380,10 @@ export class WasmModel implements Model {
         out.set(f32(memory, s.logits, V));
       }
     }
-    state.conv.set(f32(memory, s.conv, sizes.conv));
-    state.ssm.set(f32(memory, s.ssm, sizes.ssm));
+    if (!slot) {
+      state.conv.set(f32(memory, s.conv, sizes.conv));
+      state.ssm.set(f32(memory, s.ssm, sizes.ssm));
+    }
     state.position += n;
     return out;
   }
