@@ -56,7 +56,8 @@ export class WasmHarness {
   static async create(wasm: Uint8Array, memoryBytes = 64 << 20): Promise<WasmHarness> {
     const pages = Math.ceil(memoryBytes / 65536);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    const { instance } = await WebAssembly.instantiate(wasm, {
+    const module = await WebAssembly.compile(wasm);
+    const instance = await WebAssembly.instantiate(module, {
       env: {
         memory,
         abort: () => {
