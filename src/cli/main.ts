@@ -11,13 +11,15 @@
 import process from 'node:process';
 import { FalconMambaError } from '../errors.ts';
 import { chatCommand } from './chat.ts';
+import { compareCommand } from './compare.ts';
 import { PROGRAM, UsageError, type Command } from './common.ts';
 import { generateCommand } from './generate.ts';
 import { infoCommand } from './info.ts';
 import { tokenizeCommand } from './tokenize.ts';
+import { traceCommand } from './trace.ts';
 
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, tokenizeCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, tokenizeCommand, infoCommand, traceCommand, compareCommand];
 
 /** The program's help. */
 export function programHelp(): string {
