@@ -77,6 +77,20 @@ describe.runIf(HAVE_SHARED)('ChatSession', () => {
     expect(t.generated).toEqual(await greedy(model, files.tokenizer.encode(t.full)));
   });
 
+  it('an aborted reply keeps the state whole: the next turn is incremental and equals a full re-prefill', async () => {
+    const s = new ChatSession(model, files, OPTS);
+    const ctl = new AbortController();
+    const gen = s.send(QUESTIONS[0], { signal: ctl.signal });
+    let n = 0;
+    for await (const _ of gen) if (++n === 2) ctl.abort();
+    expect(gen.summary!.finishReason).toBe('abort');
+    expect(gen.summary!.tokens.length).toBe(2);
+    const t = await turn(s, QUESTIONS[1]);
+    expect(t.info.mode).toBe('incremental');
+    expect(t.promptIds).toEqual(files.tokenizer.encode(t.full));
+    expect(t.generated).toEqual(await greedy(model, files.tokenizer.encode(t.full)));
+  });
+
   it('save → restore in a new session continues exactly', async () => {
     const a = new ChatSession(model, files, OPTS);
     await turn(a, QUESTIONS[0]);

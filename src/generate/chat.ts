@@ -81,6 +81,8 @@ export class ChatSession {
   private pending: number | null = null;
   private systemCache: { text: string; ids: number[]; state: ModelState } | null = null;
   private busy = false;
+  /** Why the state was dropped (an interrupted turn), reported by the next turn. */
+  private lost: string | undefined;
 
   /**
    * @param model any backend
@@ -143,6 +145,7 @@ export class ChatSession {
     this.ids = [];
     this.pending = null;
     this.lastTurn = undefined;
+    this.lost = undefined;
   }
 
   /**
@@ -174,7 +177,10 @@ export class ChatSession {
         before = this.ids.slice(0, this.ids.length - (this.pending === null ? 0 : 1));
         info = { mode: 'incremental', reprefilled: false, fedTokens: feed.length, reusedTokens: before.length };
       } else {
-        const reason = this.state ? 'the rendered history does not extend the text in the state (a stop string cut the reply, or the template rewrites earlier turns)' : undefined;
+        const reason = this.state
+          ? 'the rendered history does not extend the text in the state (a stop string cut the reply, the reply held a special token, or the template rewrites earlier turns)'
+          : this.lost;
+        this.lost = undefined;
         const sys = this.systemCache;
         if (sys && full.startsWith(sys.text)) {
           state = cloneState(sys.state);
@@ -202,21 +208,20 @@ export class ChatSession {
         }
       } finally {
         const s = gen.summary;
-        if (s) {
-          info.summary = s;
-          // Every prompt id reached the state once a token was generated; the state is then whole again.
-          if (s.tokens.length > 0) {
-            const generatedText = tok.decode(s.tokens, { skipSpecialTokens: false });
-            this.messages = [...messages, { role: 'assistant', content: reply }];
-            this.state = state;
-            this.text = full + generatedText;
-            this.ids = [...before, ...feed, ...s.tokens];
-            this.pending = s.pendingToken;
-          } else {
-            this.text = '';
-            this.ids = [];
-            this.pending = null;
-          }
+        if (s) info.summary = s;
+        // Every prompt id reached the state once a token was generated; the state is then whole again.
+        if (s && s.tokens.length > 0) {
+          const generatedText = tok.decode(s.tokens, { skipSpecialTokens: false });
+          this.messages = [...messages, { role: 'assistant', content: reply }];
+          this.state = state;
+          this.text = full + generatedText;
+          this.ids = [...before, ...feed, ...s.tokens];
+          this.pending = s.pendingToken;
+        } else {
+          this.text = '';
+          this.ids = [];
+          this.pending = null;
+          this.lost = 'the previous turn was interrupted before it generated a token';
         }
       }
       return gen.summary!;
