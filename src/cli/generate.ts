@@ -148,6 +148,10 @@ ${MODEL_OPTIONS_HELP}`,
         text = applyChatTemplate(files, messages, { addGenerationPrompt: true, fallback: true });
       }
       const ids = files.tokenizer.encode(text);
+      if (v.verbose) {
+        const { eosTokenIds, stop, maxTokens, seed, temperature, topK, topP, minP, repetitionPenalty } = options;
+        note(`falcon-mamba: ${model.backend} backend · ${ids.length} prompt tokens · ${JSON.stringify({ maxTokens, temperature, topK, topP, minP, repetitionPenalty, seed, eosTokenIds, stop })}`);
+      }
       const abort = new AbortController();
       const onSigint = () => abort.abort();
       process.once('SIGINT', onSigint);
