@@ -48,7 +48,7 @@ ${MODEL_OPTIONS_HELP}`,
     const sampling = parseSamplingFlags('chat', v);
     const { model, files, generation, loadMs } = await openModel(dir, flags);
     try {
-      const options = samplingOptions(sampling, generation, files);
+      const options = samplingOptions(sampling, generation, files, true);
       if (!files.chatTemplate) note('falcon-mamba: this model has no chat template; using a plain "User: …\\nAssistant:" prompt');
       const session = new ChatSession(model, files, { ...options, system: v.system, fallback: true });
       await session.prime();

@@ -69,9 +69,10 @@ export function parseSamplingFlags(command: string, v: SamplingValues): Sampling
  * Generation options: generation_config.json's defaults (HF: greedy unless `do_sample`), then the flags; the
  * ending ids are generation_config.json's eos (else config.json's) plus the tokenizer's eos token.
  */
-export function samplingOptions(flags: SamplingFlags, g: GenerationConfig, files: TokenizerFiles): GenerateOptions {
+export function samplingOptions(flags: SamplingFlags, g: GenerationConfig, files: TokenizerFiles, chat = false): GenerateOptions {
   const eos = new Set(g.eosTokenIds);
   if (files.eosTokenId !== undefined) eos.add(files.eosTokenId);
+  if (chat) for (const id of endOfTurnIds(files)) eos.add(id);
   return {
     ...samplerDefaults(g),
     ...flags.overrides,
@@ -80,6 +81,24 @@ export function samplingOptions(flags: SamplingFlags, g: GenerationConfig, files
     stop: flags.stop,
     eosTokenIds: [...eos],
   };
+}
+
+/** End-of-turn markers that chat templates write after each message. */
+const END_OF_TURN = ['<|im_end|>', '<|eot_id|>', '<|end|>', '<end_of_turn>'];
+
+/**
+ * In chat mode a reply also ends at the template's end-of-turn token (e.g. ChatML `<|im_end|>`) when the
+ * template writes it and the tokenizer has it as a special token: a model whose generation_config lists only
+ * `<|endoftext|>` (a base model, the demo) would otherwise write the next user turn itself. falcon-mamba-7b-
+ * instruct already lists it (`eos_token_id: [11, 10]`).
+ */
+export function endOfTurnIds(files: TokenizerFiles): number[] {
+  const ids: number[] = [];
+  for (const t of END_OF_TURN) {
+    const id = files.tokenizer.tokenToId(t);
+    if (id !== undefined && files.chatTemplate?.includes(t) && files.tokenizer.specialIds.has(id)) ids.push(id);
+  }
+  return ids;
 }
 
 /** The speed line of one generation. */
@@ -138,7 +157,7 @@ ${MODEL_OPTIONS_HELP}`,
     const opened = await openModel(dir, flags);
     const { model, files, generation, loadMs } = opened;
     try {
-      const options = samplingOptions(sampling, generation, files);
+      const options = samplingOptions(sampling, generation, files, v.chat === true);
       let text = prompt;
       if (v.chat) {
         const messages: ChatMessage[] = [];
