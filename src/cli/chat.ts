@@ -60,7 +60,10 @@ ${MODEL_OPTIONS_HELP}`,
         if (turn) turn.abort();
         else rl.close();
       });
-      const onSigint = () => turn?.abort();
+      const onSigint = () => {
+        if (turn) turn.abort();
+        else rl.close();
+      };
       process.on('SIGINT', onSigint);
       const out = process.stdout;
       if (tty) rl.setPrompt('> ');
