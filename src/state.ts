@@ -108,6 +108,7 @@ export function saveState(config: ModelConfig, state: ModelState, metadata?: unk
 
 /** A state read back by {@link decodeState}, with the metadata it was saved with. */
 export interface DecodedState {
+  /** A fresh state holding the saved values. */
   state: ModelState;
   /** The `metadata` given to {@link saveState}, parsed; `undefined` when none was stored. */
   metadata: unknown;

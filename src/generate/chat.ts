@@ -20,12 +20,15 @@ import type { Model, ModelState } from '../model.ts';
 import { cloneState, decodeState, saveState } from '../state.ts';
 import { Generation, generateTextFromIds, type GenerateOptions, type GenerationSummary, type TextEvent } from './generate.ts';
 
-/** The tokenizer and template a chat needs; a {@link TokenizerFiles} from `loadTokenizerFiles` fits. */
+/** The tokenizer and template a chat needs; the `TokenizerFiles` of `loadTokenizerFiles(dir)` fit. */
 export interface ChatTokenizer {
+  /** Encodes the rendered history, decodes the reply. */
   tokenizer: Tokenizer;
   /** The Jinja chat template (undefined: see {@link ChatSessionOptions.fallback}). */
   chatTemplate?: string;
+  /** The template's `bos_token` variable. */
   bosToken?: string;
+  /** The template's `eos_token` variable. */
   eosToken?: string;
 }
 

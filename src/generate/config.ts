@@ -14,14 +14,21 @@ import type { SamplerOptions } from './sampler.ts';
 export interface GenerationConfig {
   /** Ids that end a generation (generation_config.json `eos_token_id`, else config.json's). */
   eosTokenIds: number[];
+  /** `bos_token_id` (else config.json's). */
   bosTokenId: number | null;
+  /** `pad_token_id` (else config.json's). */
   padTokenId: number | null;
   /** HF `do_sample` (default false: greedy). */
   doSample: boolean;
+  /** HF `temperature`. */
   temperature?: number;
+  /** HF `top_k`. */
   topK?: number;
+  /** HF `top_p`. */
   topP?: number;
+  /** HF `min_p`. */
   minP?: number;
+  /** HF `repetition_penalty`. */
   repetitionPenalty?: number;
   /** HF `max_new_tokens`, when set. */
   maxNewTokens?: number;

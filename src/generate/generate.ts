@@ -43,6 +43,7 @@ export interface GenerateIdsOptions extends SamplerOptions {
 
 /** What a finished generation did. */
 export interface GenerationSummary {
+  /** Why it ended: an eos id, a stop string, `maxTokens`, or the signal (or a `break`). */
   finishReason: FinishReason;
   /** The ids yielded (generated), eos included when it ended the generation. */
   tokens: number[];
@@ -54,9 +55,11 @@ export interface GenerationSummary {
   pendingToken: number | null;
   /** The seed the PRNG used. */
   seed: number;
-  /** Wall time of prefill and of the decode loop (ms), and the `step` calls in it. */
+  /** Wall time of the prefill (ms). */
   prefillMs: number;
+  /** Wall time of the decode loop (ms): sampling and `step` calls. */
   decodeMs: number;
+  /** `step` calls made (one fewer than the tokens: the last one is never fed). */
   steps: number;
   /** The stop string that ended the generation (finishReason `stop`). */
   stopString?: string;
@@ -79,6 +82,7 @@ export class Generation<E> implements AsyncIterable<E> {
     });
   }
 
+  /** The events, in order; a Generation can be iterated once. */
   async *[Symbol.asyncIterator](): AsyncGenerator<E, void> {
     if (this.started) throw new InputError('a Generation can be iterated only once');
     this.started = true;
@@ -109,6 +113,7 @@ export class Generation<E> implements AsyncIterable<E> {
 
 /** One generated token. */
 export interface TokenEvent {
+  /** The generated token id. */
   token: number;
 }
 
@@ -202,7 +207,9 @@ export interface GenerateOptions extends GenerateIdsOptions {
 
 /** One generated token and the text it completed (often `""`: an incomplete character, held-back text). */
 export interface TextEvent {
+  /** The generated token id. */
   token: number;
+  /** Text completed by this token (stop strings excluded, special tokens skipped by default). */
   text: string;
 }
 
