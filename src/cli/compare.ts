@@ -31,7 +31,7 @@ async function load(path: string): Promise<{ trace: Trace; hf: boolean }> {
 function exp(x: number): string {
   if (Number.isNaN(x)) return '–';
   if (!Number.isFinite(x)) return 'inf';
-  return x.toExponential(2);
+  return x.toExponential(2).replace(/e([+-])(\d)$/, 'e$10$2');
 }
 
 function shapeText(r: TensorComparison): string {
@@ -82,13 +82,19 @@ export function formatComparison(r: TraceComparison, a: string, b: string): stri
   lines.push(`${r.compared} tensors compared, ${bad} outside tolerance${only ? `, ${only} in one file only` : ''}.`);
   if (r.first) {
     const f = r.first;
-    let detail = STATUS[f.status].toLowerCase();
+    let detail = STATUS[f.status];
     if (f.worst) {
       detail =
         `${f.bad} of ${f.shapeB!.reduce((s, d) => s * d, 1)} values outside tolerance; worst at ${position(f.worst.index, f.shapeB)}: ` +
         `A ${f.worst.a} vs B ${f.worst.b}`;
     }
     lines.push(`first divergence: ${f.name} (${detail})`);
+    // Tensors right before it that only one side has are usually the step the other side skips.
+    const gap: string[] = [];
+    for (let i = r.rows.indexOf(f) - 1; i >= 0 && (r.rows[i].status === 'only-a' || r.rows[i].status === 'only-b'); i--) {
+      gap.unshift(`${r.rows[i].name} (${STATUS[r.rows[i].status]})`);
+    }
+    if (gap.length) lines.push(`just before it, in one trace only: ${gap.join(', ')}`);
   } else lines.push('no divergence: every tensor is within tolerance.');
   return lines.join('\n');
 }
