@@ -146,6 +146,86 @@ export function matvecQ8PerBlock2(out: usize, xq: usize, xd: usize, wq: usize, w
     store<f32>(out + (<usize>r << 2), y0);
   }
 }
+
+// @ts-ignore: decorator
+@inline function tsum(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const u0 = i32x4.add(v128.shuffle<i32>(s0, s1, 0, 2, 4, 6), v128.shuffle<i32>(s0, s1, 1, 3, 5, 7));
+  const u1 = i32x4.add(v128.shuffle<i32>(s2, s3, 0, 2, 4, 6), v128.shuffle<i32>(s2, s3, 1, 3, 5, 7));
+  return i32x4.add(v128.shuffle<i32>(u0, u1, 0, 2, 4, 6), v128.shuffle<i32>(u0, u1, 1, 3, 5, 7));
+}
+
+/** Shift form: i16 lanes of the raw bytes, shl 8 = 256·w_even, and 0xff00 = 256·w_odd (x stored even/odd). */
+// @ts-ignore: decorator
+@inline function blockDotQ8S(w: usize, x: usize): v128 {
+  const p = v128.load(w), q = v128.load(w, 16);
+  const m = i16x8.splat(-256);
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(p, 8), v128.load(x)), i32x4.dot_i16x8_s(v128.and(p, m), v128.load(x, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(q, 8), v128.load(x, 32)), i32x4.dot_i16x8_s(v128.and(q, m), v128.load(x, 48))),
+  );
+}
+
+/** As the shipped q8 matvec with the shift form of the block dot (needs an even/odd activation layout). */
+export function matvecQ8Shift(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, rows: i32, nb: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const w = wq + <usize>r * <usize>nb * 32;
+    const s = wd + <usize>r * <usize>nb * 4;
+    let acc = f32x4.splat(0);
+    for (let b = 0; b < nb; b += 4) {
+      const wb = w + (<usize>b << 5), xb = xq + (<usize>b << 6);
+      const v = tsum(blockDotQ8S(wb, xb), blockDotQ8S(wb + 32, xb + 64), blockDotQ8S(wb + 64, xb + 128), blockDotQ8S(wb + 96, xb + 192));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(v), f32x4.mul(v128.load(s + (<usize>b << 2)), v128.load(xd + (<usize>b << 2)))));
+    }
+    store<f32>(out + (<usize>r << 2), hsum(acc) * (1.0 / 256));
+  }
+}
+
+/** Shift form, two rows per pass sharing nothing but the loop (more independent work per iteration). */
+export function matvecQ8Shift2(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, rows: i32, nb: i32): void {
+  for (let r = 0; r < rows; r += 2) {
+    const w = wq + <usize>r * <usize>nb * 32;
+    const w1 = w + <usize>nb * 32;
+    const s = wd + <usize>r * <usize>nb * 4;
+    const s1 = s + <usize>nb * 4;
+    let acc = f32x4.splat(0), acc1 = f32x4.splat(0);
+    for (let b = 0; b < nb; b += 4) {
+      const wb = w + (<usize>b << 5), xb = xq + (<usize>b << 6), wc = w1 + (<usize>b << 5);
+      const xs = v128.load(xd + (<usize>b << 2));
+      const v = tsum(blockDotQ8S(wb, xb), blockDotQ8S(wb + 32, xb + 64), blockDotQ8S(wb + 64, xb + 128), blockDotQ8S(wb + 96, xb + 192));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(v), f32x4.mul(v128.load(s + (<usize>b << 2)), xs)));
+      const v1 = tsum(blockDotQ8S(wc, xb), blockDotQ8S(wc + 32, xb + 64), blockDotQ8S(wc + 64, xb + 128), blockDotQ8S(wc + 96, xb + 192));
+      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(v1), f32x4.mul(v128.load(s1 + (<usize>b << 2)), xs)));
+    }
+    store<f32>(out + (<usize>r << 2), hsum(acc) * (1.0 / 256));
+    store<f32>(out + (<usize>r << 2), hsum(acc1) * (1.0 / 256), 4);
+  }
+}
+
+/** q4 nibble form without extends: 4 masks of the raw i16 lanes, every product scaled to 256× (x pre-scaled). */
+// @ts-ignore: decorator
+@inline function blockDotQ4M(w: usize, x: usize): v128 {
+  const v = v128.load(w);
+  const vh = i16x8.shr_u(v, 4);
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(0x000f)), v128.load(x)), i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(0x0f00)), v128.load(x, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(v128.and(vh, i16x8.splat(0x000f)), v128.load(x, 32)), i32x4.dot_i16x8_s(v128.and(vh, i16x8.splat(0x0f00)), v128.load(x, 48))),
+  );
+}
+
+/** q4 matvec with the mask form (the −8 offset applied as − 8·Σx per block, precomputed: xs8). */
+export function matvecQ4Mask(out: usize, xq: usize, xd: usize, xs8: usize, wq: usize, wd: usize, rows: i32, nb: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const w = wq + <usize>r * <usize>nb * 16;
+    const s = wd + <usize>r * <usize>nb * 4;
+    let acc = f32x4.splat(0);
+    for (let b = 0; b < nb; b += 4) {
+      const wb = w + (<usize>b << 4), xb = xq + (<usize>b << 6);
+      const v = i32x4.sub(tsum(blockDotQ4M(wb, xb), blockDotQ4M(wb + 16, xb + 64), blockDotQ4M(wb + 32, xb + 128), blockDotQ4M(wb + 48, xb + 192)), v128.load(xs8 + (<usize>b << 2)));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(v), f32x4.mul(v128.load(s + (<usize>b << 2)), v128.load(xd + (<usize>b << 2)))));
+    }
+    store<f32>(out + (<usize>r << 2), hsum(acc) * (1.0 / 256));
+  }
+}
 `;
 
 interface Row {
@@ -236,6 +316,18 @@ async function main(): Promise<void> {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.matvecQ8PerBlock2(out, xq, xd, q8, wd, rows, nb);
   }));
+  add('q8 shift-form (candidate)', q8Bytes, best(reps, () => {
+    k.quantizeActivationQ8(xq, xd, x, 1, cols);
+    k.matvecQ8Shift(out, xq, xd, q8, wd, rows, nb);
+  }), 'activation bytes in even/odd order');
+  add('q8 shift-form 2 rows (candidate)', q8Bytes, best(reps, () => {
+    k.quantizeActivationQ8(xq, xd, x, 1, cols);
+    k.matvecQ8Shift2(out, xq, xd, q8, wd, rows, nb);
+  }));
+  add('q4 mask-form (candidate)', q4Bytes, best(reps, () => {
+    k.quantizeActivationQ8(xq, xd, x, 1, cols);
+    k.matvecQ4Mask(out, xq, xd, xd, q4, wd, rows, nb);
+  }), 'activation pre-scaled, −8·Σx per block');
   add('q4 int-dot (shipped)', q4Bytes, best(reps, () => {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.linearQ4(out, xq, xd, q4, wd, 0, 1, cols, rows);
