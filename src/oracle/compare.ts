@@ -44,6 +44,7 @@ export type TensorStatus = 'ok' | 'diverged' | 'shape' | 'only-a' | 'only-b';
 
 /** One row of a comparison. */
 export interface TensorComparison {
+  /** The tensor's trace name. */
   name: string;
   /** Shape in trace a / b (null where absent). */
   shapeA: number[] | null;
@@ -56,6 +57,7 @@ export interface TensorComparison {
   worst: { index: number; a: number; b: number } | null;
   /** Elements outside tolerance. */
   bad: number;
+  /** ok, diverged (values), shape (mismatch), only-a / only-b (missing in the other trace). */
   status: TensorStatus;
   /** Within tolerance (a missing tensor is ok unless `strict`). */
   ok: boolean;
@@ -71,7 +73,9 @@ export interface TraceComparison {
   ok: boolean;
   /** Tensors compared element by element. */
   compared: number;
+  /** The tolerance applied. */
   tolerance: TraceTolerance;
+  /** Whether tensors in one trace only counted as divergences. */
   strict: boolean;
 }
 

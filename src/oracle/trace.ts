@@ -7,8 +7,11 @@ import type { Model } from '../model.ts';
 
 /** One named tensor of a trace: float32 values, row-major, with their shape. */
 export interface TraceTensor {
+  /** Name from src/oracle/names.ts, e.g. `layers.3.mixer.conv1d.pre_silu`. */
   name: string;
+  /** Shape in glossary units, e.g. [L, E]. */
   shape: number[];
+  /** The values, row-major; owned by this tensor (not a view into the model). */
   data: Float32Array;
 }
 
