@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Buffer } from 'node:buffer';
+import { fstatSync } from 'node:fs';
 import process from 'node:process';
 import { loadModel } from '../load.ts';
 import type { Backend, Model, WeightDType } from '../model.ts';
@@ -207,4 +208,19 @@ export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Whether stdout and stderr go to the same place (a terminal, or one pipe as in `2>&1 | less`): then the speed
+ * line must start on a fresh line after text that did not end with one.
+ */
+export function stdoutSharesStderr(): boolean {
+  if (process.stdout.isTTY && process.stderr.isTTY) return true;
+  try {
+    const a = fstatSync(1);
+    const b = fstatSync(2);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
 }

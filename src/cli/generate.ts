@@ -11,7 +11,7 @@ import type { ChatMessage } from '../tokenizer/chat.ts';
 import type { GenerationConfig } from '../generate/config.ts';
 import {
   backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, readStdin, rssMB,
-  UsageError, type Command,
+  stdoutSharesStderr, UsageError, type Command,
 } from './common.ts';
 
 /** Flags shared by `generate` and `chat`: sampling, length, stop strings. */
@@ -205,7 +205,7 @@ ${MODEL_OPTIONS_HELP}`,
             rssBytes: process.memoryUsage().rss,
           },
         }) + '\n');
-      } else if (out.isTTY) out.write('\n');
+      } else if (stdoutSharesStderr() && !(v.echo ? text + generated : generated).endsWith('\n')) out.write('\n');
       note(speedLine(s, loadMs));
       return 0;
     } finally {
