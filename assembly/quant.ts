@@ -308,3 +308,39 @@ export function linearQ4Rows(out: usize, xq: usize, xd: usize, wq: usize, wd: us
 export function linearQ4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32): void {
   linearQ4Rows(out, xq, xd, wq, wd, bias, L, inF, outF, 0, outF);
 }
+
+// --------------------------------------------------------------------------------------------------- embed
+
+/**
+ * out (L, D) = deq(wq, wd) (V, D)[ids (L)], Q8_0 table; `ids` points to L i32 values. Twin of `embed` on
+ * `dequantize(Q)` (exact: each value is the f32 product d·q). Scalar: L·D values per call, negligible per token.
+ */
+export function embedQ8(out: usize, wq: usize, wd: usize, ids: usize, L: i32, D: i32): void {
+  const nb = (D + 31) >> 5;
+  for (let t = 0; t < L; t++) {
+    const id = <usize>load<i32>(ids + (<usize>t << 2));
+    const q = wq + id * (<usize>nb << 5);
+    const s = wd + id * (<usize>nb << 2);
+    const o = out + <usize>t * <usize>D * 4;
+    for (let c = 0; c < D; c++) {
+      store<f32>(o + (<usize>c << 2), load<f32>(s + (<usize>(c >> 5) << 2)) * <f32>load<i8>(q + <usize>c));
+    }
+  }
+}
+
+/** out (L, D) = deq(wq, wd) (V, D)[ids (L)], Q4_0 table (nibble layout of linearQ4). Twin of `embed` on `dequantize(Q)`. */
+export function embedQ4(out: usize, wq: usize, wd: usize, ids: usize, L: i32, D: i32): void {
+  const nb = (D + 31) >> 5;
+  for (let t = 0; t < L; t++) {
+    const id = <usize>load<i32>(ids + (<usize>t << 2));
+    const q = wq + id * (<usize>nb << 4);
+    const s = wd + id * (<usize>nb << 2);
+    const o = out + <usize>t * <usize>D * 4;
+    for (let c = 0; c < D; c++) {
+      const j = c & 31;
+      const byte = <i32>load<u8>(q + (<usize>(c >> 5) << 4) + <usize>(j & 15));
+      const v = (j < 16 ? byte & 15 : byte >> 4) - 8;
+      store<f32>(o + (<usize>c << 2), load<f32>(s + (<usize>(c >> 5) << 2)) * <f32>v);
+    }
+  }
+}

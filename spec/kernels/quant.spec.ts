@@ -11,7 +11,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { linear } from '../../src/reference/ops.ts';
+import { embed, linear } from '../../src/reference/ops.ts';
 import {
   blocksPerRow,
   dequantize,
@@ -198,6 +198,25 @@ function kernelMatchesTwin(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
   );
 }
 
+/** embedQ8 / embedQ4 = embed on the dequantized table, bit-exact. */
+function embedMatches(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
+  fc.assert(
+    fc.property(shapeArb, ({ rows, cols, L, seed, scale }) => {
+      const w = h();
+      w.reset();
+      const Q = quantize(kind, weights(rows * cols, scale, seed), rows, cols);
+      const r = rng(seed);
+      const ids = Int32Array.from({ length: L }, () => (r() * rows) | 0);
+      const want = new Float32Array(L * cols);
+      embed(want, dequantize(Q), ids, L, cols);
+      const outp = w.alloc(L * cols * 4);
+      (kind === 'q8' ? w.q.embedQ8 : w.q.embedQ4)(outp, w.put(Q.quants), w.put(Q.scales), w.put(ids), L, cols);
+      expect(Array.from(w.f32(outp, L * cols))).toEqual(Array.from(want));
+    }),
+    { ...RUNS, numRuns: 30 },
+  );
+}
+
 describe('assembly/quant.ts kernels = reference integer-dot twin', () => {
   let standalone: WasmHarness;
   beforeAll(async () => {
@@ -205,6 +224,7 @@ describe('assembly/quant.ts kernels = reference integer-dot twin', () => {
   });
   for (const kind of ['q8', 'q4'] as const) {
     it(`${kind} (assembly/quant.ts compiled alone)`, () => kernelMatchesTwin(() => standalone, kind));
+    it(`embed ${kind} (compiled alone)`, () => embedMatches(() => standalone, kind));
   }
 
   // The engine's module: only when `npm run build` has made one that re-exports quant.ts.
