@@ -226,6 +226,64 @@ export function matvecQ4Mask(out: usize, xq: usize, xd: usize, xs8: usize, wq: u
     store<f32>(out + (<usize>r << 2), hsum(acc) * (1.0 / 256));
   }
 }
+
+/** Per-block scaling, 2 rows per pass, the two rows' blocks interleaved in one stream ([r b][r+1 b] 64 B). */
+export function matvecQ8Pair(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, rows: i32, nb: i32): void {
+  for (let r = 0; r < rows; r += 2) {
+    const w = wq + <usize>r * <usize>nb * 32;
+    const s = wd + <usize>r * <usize>nb * 4;
+    let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const xp = xq + (<usize>b << 6);
+      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+      const sx = v128.load32_splat(xd + (<usize>b << 2));
+      const wb = w + (<usize>b << 6);
+      const p0 = v128.load(wb), q0 = v128.load(wb, 16), p1 = v128.load(wb, 32), q1 = v128.load(wb, 48);
+      let i0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p0), x0);
+      let i1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p1), x0);
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p0), x1));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p1), x1));
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q0), x2));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q1), x2));
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q0), x3));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q1), x3));
+      const sp = s + (<usize>b << 3);
+      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(sx, v128.load32_splat(sp))));
+      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.mul(sx, v128.load32_splat(sp + 4))));
+    }
+    store<f32>(out + (<usize>r << 2), hsum(acc0));
+    store<f32>(out + (<usize>r << 2), hsum(acc1), 4);
+  }
+}
+
+/** The shipped T4 form over two rows whose blocks are interleaved in one stream (scales interleaved by 4). */
+export function matvecQ8PairT4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, rows: i32, nb: i32): void {
+  for (let r = 0; r < rows; r += 2) {
+    const w = wq + <usize>r * <usize>nb * 32;
+    const s = wd + <usize>r * <usize>nb * 4;
+    let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+    for (let b = 0; b < nb; b += 4) {
+      const wb = w + (<usize>b << 6), xb = xq + (<usize>b << 6);
+      const xs = v128.load(xd + (<usize>b << 2));
+      const v0 = tsum(blockDotQ8(wb, xb), blockDotQ8(wb + 64, xb + 64), blockDotQ8(wb + 128, xb + 128), blockDotQ8(wb + 192, xb + 192));
+      const v1 = tsum(blockDotQ8(wb + 32, xb), blockDotQ8(wb + 96, xb + 64), blockDotQ8(wb + 160, xb + 128), blockDotQ8(wb + 224, xb + 192));
+      const sp = s + (<usize>b << 3);
+      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(v0), f32x4.mul(v128.load(sp), xs)));
+      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(v1), f32x4.mul(v128.load(sp, 16), xs)));
+    }
+    store<f32>(out + (<usize>r << 2), hsum(acc0));
+    store<f32>(out + (<usize>r << 2), hsum(acc1), 4);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function blockDotQ8(w: usize, x: usize): v128 {
+  const p = v128.load(w), q = v128.load(w, 16);
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(x, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(x, 32)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(x, 48))),
+  );
+}
 `;
 
 interface Row {
@@ -316,6 +374,14 @@ async function main(): Promise<void> {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.matvecQ8PerBlock2(out, xq, xd, q8, wd, rows, nb);
   }));
+  add('q8 row pairs interleaved, per-block (candidate)', q8Bytes, best(reps, () => {
+    k.quantizeActivationQ8(xq, xd, x, 1, cols);
+    k.matvecQ8Pair(out, xq, xd, q8, wd, rows, nb);
+  }), 'needs a pair-interleaved layout');
+  add('q8 row pairs interleaved, T4 (candidate)', q8Bytes, best(reps, () => {
+    k.quantizeActivationQ8(xq, xd, x, 1, cols);
+    k.matvecQ8PairT4(out, xq, xd, q8, wd, rows, nb);
+  }), 'needs a pair-interleaved layout');
   add('q8 shift-form (candidate)', q8Bytes, best(reps, () => {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.matvecQ8Shift(out, xq, xd, q8, wd, rows, nb);
