@@ -12,3 +12,5 @@ export { FalconMambaError, ConfigError, CheckpointError, TokenizerError, InputEr
 export { ReferenceModel, type TraceHook } from './reference/model.ts';
 export * as ops from './reference/ops.ts';
 export * from './tokenizer/index.ts';
+export * from './generate/index.ts';
+export * from './oracle/index.ts';
