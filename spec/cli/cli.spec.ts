@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/index.ts';
-import { ChatSession, generateIds } from '../../src/generate/index.ts';
+import { ChatSession, generate, generateIds } from '../../src/generate/index.ts';
 import { loadTokenizerFiles, type TokenizerFiles } from '../../src/tokenizer/index.ts';
 import { REPO } from '../helpers/goldens.ts';
 import { HAVE_SHARED, makeTokenizedModel, removeDirs } from '../generate/helpers.ts';
@@ -30,16 +30,17 @@ function cli(args: string[], input?: string): Promise<Run> {
   });
 }
 
+const COMMANDS = ['generate', 'chat', 'tokenize', 'info'];
+
 describe('CLI usage and errors (no model needed)', () => {
   it('--help for the program and every command', async () => {
-    const top = await cli(['--help']);
+    const [top, ...each] = await Promise.all([cli(['--help']), ...COMMANDS.map((c) => cli([c, '--help']))]);
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/Usage: falcon-mamba <command>/);
-    for (const c of ['generate', 'chat', 'tokenize', 'info']) {
-      const r = await cli([c, '--help']);
-      expect(r.code, c).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`Usage: falcon-mamba ${c}`));
-    }
+    each.forEach((r, i) => {
+      expect(r.code, COMMANDS[i]).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`Usage: falcon-mamba ${COMMANDS[i]}`));
+    });
   });
 
   it('bad usage: exit 2, one line naming the problem, then a hint', async () => {
@@ -52,8 +53,9 @@ describe('CLI usage and errors (no model needed)', () => {
       [['generate', '--prompt', 'y'], /--model DIR is required/],
       [['tokenize', '--model', 'x'], /expected one TEXT argument/],
     ];
-    for (const [args, message] of cases) {
-      const r = await cli(args);
+    const runs = await Promise.all(cases.map(([args]) => cli(args)));
+    for (const [i, [args, message]] of cases.entries()) {
+      const r = runs[i];
       expect(r.code, args.join(' ')).toBe(2);
       const lines = r.stderr.trimEnd().split('\n');
       expect(lines.length).toBe(2);
@@ -65,10 +67,12 @@ describe('CLI usage and errors (no model needed)', () => {
   });
 
   it('a missing model folder: exit 1, one line, no stack (stack with --verbose)', async () => {
-    const r = await cli(['generate', '--model', '/nonexistent/model', '--prompt', 'x']);
+    const [r, v] = await Promise.all([
+      cli(['generate', '--model', '/nonexistent/model', '--prompt', 'x']),
+      cli(['info', '--model', '/nonexistent/model', '--verbose']),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('falcon-mamba: /nonexistent/model: not a model folder (expected a directory with config.json and *.safetensors)\n');
-    const v = await cli(['info', '--model', '/nonexistent/model', '--verbose']);
     expect(v.code).toBe(1);
     expect(v.stderr).toMatch(/CheckpointError: .*\n\s+at /);
   });
@@ -95,18 +99,18 @@ describe.runIf(HAVE_SHARED)('CLI on a model folder (shared tiny model + Falcon t
   }
 
   it('generate --json: token ids = the library greedy ids (reference and default backend)', async () => {
-    for (const prompt of ['The old man', 'Once upon a time']) {
+    const runs: [string, string[]][] = [['The old man', ['--backend', 'reference']], ['Once upon a time', ['--backend', 'reference']], ['Once upon a time', []]];
+    const results = await Promise.all(runs.map(([prompt, backend]) => cli(['generate', '--model', dir, '--prompt', prompt, '--max-tokens', '16', '--json', ...backend])));
+    for (const [i, [prompt, backend]] of runs.entries()) {
+      const r = results[i];
       const want = await libraryGreedy(prompt, 16);
-      for (const backend of [['--backend', 'reference'], []]) {
-        const r = await cli(['generate', '--model', dir, '--prompt', prompt, '--max-tokens', '16', '--json', ...backend]);
-        expect(r.code, r.stderr).toBe(0);
-        const j = JSON.parse(r.stdout);
-        expect(j.promptTokens).toEqual(files.tokenizer.encode(prompt));
-        expect(j.tokens, `${prompt} ${backend.join(' ')}`).toEqual(want);
-        expect(j.text).toBe(files.tokenizer.decode(want, { skipSpecialTokens: true }));
-        expect(j.finishReason).toBe('length');
-        expect(r.stderr).toMatch(/^load [\d.]+ s · prompt \d+ tok [\d.]+ tok\/s · decode 16 tok [\d.]+ tok\/s · finish length · RSS \d+ MB\n$/);
-      }
+      expect(r.code, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j.promptTokens).toEqual(files.tokenizer.encode(prompt));
+      expect(j.tokens, `${prompt} ${backend.join(' ')}`).toEqual(want);
+      expect(j.text).toBe(files.tokenizer.decode(want, { skipSpecialTokens: true }));
+      expect(j.finishReason).toBe('length');
+      expect(r.stderr).toMatch(/^load [\d.]+ s · prompt \d+ tok [\d.]+ tok\/s · decode 16 tok [\d.]+ tok\/s · finish length · RSS \d+ MB\n$/);
     }
   });
 
@@ -118,19 +122,21 @@ describe.runIf(HAVE_SHARED)('CLI on a model folder (shared tiny model + Falcon t
     expect(r.stderr.split('\n').filter(Boolean).length).toBe(1);
   });
 
-  it('seeds and stop strings through the CLI', async () => {
+  it('seeds and stop strings through the CLI (same seed = the library, across processes)', async () => {
     const run = async (...extra: string[]) => {
-      const r = await cli(['generate', '--model', dir, '--prompt', 'The old man', '--max-tokens', '12', '--json', ...extra]);
+      const r = await cli(['generate', '--model', dir, '--prompt', 'The old man', '--max-tokens', '12', '--json', '--backend', 'reference', '--temperature', '1', ...extra]);
       expect(r.code, r.stderr).toBe(0);
       return JSON.parse(r.stdout);
     };
-    const a = await run('--temperature', '1', '--seed', '3');
-    const b = await run('--temperature', '1', '--seed', '3');
-    const c = await run('--temperature', '1', '--seed', '4');
-    expect(b.tokens).toEqual(a.tokens);
+    const [a, c] = await Promise.all([run('--seed', '3'), run('--seed', '4')]);
+    const lib = generate(model, files.tokenizer, 'The old man', { maxTokens: 12, temperature: 1, seed: 3, eosTokenIds: [0, 11] });
+    let text = '';
+    for await (const e of lib) text += e.text;
+    expect(a.tokens).toEqual(lib.summary!.tokens);
+    expect(a.text).toBe(text);
     expect(c.text).not.toBe(a.text);
     const stop = a.text.slice(6, 9);
-    const s = await run('--temperature', '1', '--seed', '3', '--stop', 'never-there', '--stop', stop);
+    const s = await run('--seed', '3', '--stop', 'never-there', '--stop', stop);
     expect(s.finishReason).toBe('stop');
     expect(s.text).toBe(a.text.slice(0, a.text.indexOf(stop)));
   });
@@ -165,12 +171,11 @@ describe.runIf(HAVE_SHARED)('CLI on a model folder (shared tiny model + Falcon t
   });
 
   it('tokenize and info --json', async () => {
-    const t = await cli(['tokenize', '--model', dir, '--json', 'Hello world, 1234567']);
+    const [t, i] = await Promise.all([cli(['tokenize', '--model', dir, '--json', 'Hello world, 1234567']), cli(['info', '--model', dir, '--json'])]);
     expect(t.code, t.stderr).toBe(0);
     const tj = JSON.parse(t.stdout);
     expect(tj.ids).toEqual([9856, 1079, 23, 204, 10963, 27681, 34]);
     expect(tj.tokens[1]).toBe('Ġworld');
-    const i = await cli(['info', '--model', dir, '--json']);
     expect(i.code, i.stderr).toBe(0);
     const ij = JSON.parse(i.stdout);
     expect(ij.config.nLayer).toBe(4);
@@ -181,10 +186,12 @@ describe.runIf(HAVE_SHARED)('CLI on a model folder (shared tiny model + Falcon t
   });
 
   it('unknown dtype for the reference backend and a folder without tokenizer are one-line errors', async () => {
-    const r = await cli(['generate', '--model', dir, '--prompt', 'x', '--backend', 'reference', '--dtype', 'q8']);
+    const [r, n] = await Promise.all([
+      cli(['generate', '--model', dir, '--prompt', 'x', '--backend', 'reference', '--dtype', 'q8']),
+      cli(['generate', '--model', join(REPO, 'fixtures/models/falcon-odd'), '--prompt', 'x']),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^falcon-mamba: the reference backend computes in f32; dtype "q8" needs backend "wasm"\n$/);
-    const n = await cli(['generate', '--model', join(REPO, 'fixtures/models/falcon-odd'), '--prompt', 'x']);
     expect(n.code).toBe(1);
     expect(n.stderr).toMatch(/^falcon-mamba: .*tokenizer\.json: cannot read/);
     expect(n.stderr.split('\n').filter(Boolean).length).toBe(1);
