@@ -260,7 +260,8 @@ export class WasmModel implements Model {
   /**
    * A zeroed state. While one of the model's state slots is free, its `conv` and `ssm` are views into the
    * wasm memory (so `step` copies nothing); the slot is returned to the pool when the state and both arrays
-   * have been garbage-collected. Otherwise a plain state, copied in and out on each call. Both behave the same.
+   * have been garbage-collected (so keep the state, not a `subarray` of its arrays, for as long as you use it).
+   * Otherwise a plain state, copied in and out on each call. Both behave the same.
    */
   createState(): ModelState {
     const memory = this.memory;
