@@ -1,7 +1,7 @@
 /**
  * Quality of block-quantized weights (issue 6 §3), measured with the reference backend only:
  *
- *   npx tsx bench/quant-quality.ts [--max-tokens 1024]
+ *   npx tsx bench/quant-quality.ts [--windows 8]
  *
  * For every golden case (spec/helpers/goldens.ts) and the trained demo model when models/demo/ exists, the
  * large matrices (in_proj, x_proj, dt_proj, out_proj, embeddings, lm_head) are replaced by quantize → dequantize
@@ -14,7 +14,8 @@
  * Measured against f32 on the same inputs: max |logit error| over the golden sequences' recorded positions,
  * argmax agreement over all positions, greedy agreement (the 16 greedy tokens after each sequence, each variant
  * feeding back its own choices, position-wise equal to f32's), and mean NLL (nats/token) of a fixed text: the
- * demo held-out text when present (tokenized with models/demo/tokenizer.json), else the golden sequences' ids.
+ * demo held-out text when present (tokenized with models/demo/tokenizer.json, no special tokens, the first
+ * `--windows` windows of 256 tokens as fixtures/demo/heldout-loss.mts does), else the golden sequences' ids.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ export interface QualityRow {
   maxLogitErr: number;
   /** maxLogitErr / max |f32 logit| over the same positions (random fixture models have logits of ±10s). */
   relLogitErr: number;
-  /** Fraction of positions (all sequences) whose argmax equals f32's. */
+  /** Fraction of positions (all sequences, and the NLL text's windows) whose argmax equals f32's. */
   argmaxAgree: number;
   /** Fraction of the greedy tokens (16 per sequence) equal to f32's, position by position. */
   greedyAgree: number;
@@ -163,7 +164,7 @@ interface Model {
 }
 
 /** Runs every variant on one model. */
-export function measureModel(m: Model, maxTokens = 1024): QualityRow[] {
+export function measureModel(m: Model, windows = 8): QualityRow[] {
   const c = m.config;
   const V = c.vocabSize;
   const fresh = () => m.model.createState();
@@ -174,7 +175,7 @@ export function measureModel(m: Model, maxTokens = 1024): QualityRow[] {
   weightsOf.set('q8', q8).set('q8+a', q8).set('q4', q4).set('q4+a', q4);
   const linOf = (v: Variant): LinearFn => (v.endsWith('+a') ? linearActQ8 : linear);
 
-  type Out = { logits: Float32Array[]; greedy: number[][]; nll: number; tokens: number };
+  type Out = { logits: Float32Array[]; greedy: number[][]; nll: number; tokens: number; textArgmax: number[] };
   const outs = new Map<Variant, Out>();
   for (const v of VARIANTS) {
     const w = weightsOf.get(v)!;
@@ -183,6 +184,7 @@ export function measureModel(m: Model, maxTokens = 1024): QualityRow[] {
     const greedy: number[][] = [];
     let nll = 0;
     let tokens = 0;
+    const textArgmax: number[] = [];
     for (const s of m.seqs) {
       const st = fresh();
       const all = runWith(c, w, lin, st, s.ids, true);
@@ -201,12 +203,22 @@ export function measureModel(m: Model, maxTokens = 1024): QualityRow[] {
       greedy.push(g);
     }
     if (m.text) {
-      const ids = m.text.ids.slice(0, maxTokens);
-      const r = nllSum(runWith(c, w, lin, fresh(), ids, true), ids, V);
-      nll = r.sum;
-      tokens = r.n;
+      // fixtures/demo/heldout-loss.mts's protocol: windows of 256 ids from a fresh state, mean over each
+      // window's 255 predictions, then over windows (here the first `windows` of them).
+      const W = 256;
+      const nw = Math.min(windows, Math.floor(m.text.ids.length / W));
+      nll = 0;
+      for (let k = 0; k < nw; k++) {
+        const ids = m.text.ids.slice(k * W, (k + 1) * W);
+        const all = runWith(c, w, lin, fresh(), ids, true);
+        const r = nllSum(all, ids, V);
+        nll += r.sum / r.n;
+        for (let t = 0; t < W; t++) textArgmax.push(argmax(all, t * V, V));
+      }
+      nll = (nll / nw) * (nw * (W - 1)); // stored as a sum over tokens, divided below
+      tokens = nw * (W - 1);
     }
-    outs.set(v, { logits, greedy, nll: nll / Math.max(1, tokens), tokens });
+    outs.set(v, { logits, greedy, nll: nll / Math.max(1, tokens), tokens, textArgmax });
   }
 
   const base = outs.get('f32')!;
@@ -231,6 +243,10 @@ export function measureModel(m: Model, maxTokens = 1024): QualityRow[] {
       }
       for (let k = 0; k < 16; k++, gTotal++) if (o.greedy[i][k] === base.greedy[i][k]) gAgree++;
     });
+    o.textArgmax.forEach((a, t) => {
+      positions++;
+      if (a === base.textArgmax[t]) agree++;
+    });
     return {
       model: m.name,
       variant: v,
@@ -245,10 +261,17 @@ export function measureModel(m: Model, maxTokens = 1024): QualityRow[] {
   });
 }
 
-/** The models to measure: every golden case, then models/demo if present. */
-export async function qualityModels(): Promise<Model[]> {
+/**
+ * The models to measure: every golden case, then the demo model if present (`demoDir` with config.json,
+ * model.safetensors and tokenizer.json; `heldout` its text).
+ */
+export async function qualityModels(
+  demoDir = join(REPO, 'models', 'demo'),
+  heldout = join(REPO, 'fixtures', 'demo', 'heldout.txt'),
+  goldens = true,
+): Promise<Model[]> {
   const models: Model[] = [];
-  for (const g of loadGoldenCases()) {
+  for (const g of goldens ? loadGoldenCases() : []) {
     const model = (await loadModel(g.modelDir, { backend: 'reference' })) as ReferenceModel;
     models.push({
       name: g.name,
@@ -259,11 +282,10 @@ export async function qualityModels(): Promise<Model[]> {
       text: null,
     });
   }
-  const demo = join(REPO, 'models', 'demo');
+  const demo = demoDir;
   if (existsSync(join(demo, 'config.json')) && existsSync(join(demo, 'tokenizer.json'))) {
     const model = (await loadModel(demo, { backend: 'reference' })) as ReferenceModel;
     const tok = await Tokenizer.fromFile(join(demo, 'tokenizer.json'));
-    const heldout = join(REPO, 'fixtures', 'demo', 'heldout.txt');
     const text = existsSync(heldout) ? readFileSync(heldout, 'utf8') : null;
     const prompts = ['The old man', 'It was a'];
     models.push({
@@ -275,7 +297,7 @@ export async function qualityModels(): Promise<Model[]> {
         const ids = tok.encode(p);
         return { ids, positions: [ids.length - 1] };
       }),
-      text: text ? { ids: tok.encode(text), label: 'fixtures/demo/heldout.txt' } : null,
+      text: text ? { ids: tok.encode(text, { addSpecialTokens: false }), label: 'fixtures/demo/heldout.txt' } : null,
     });
   }
   return models;
@@ -298,11 +320,20 @@ export function formatTable(rows: QualityRow[]): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'max-tokens': { type: 'string', default: '1024' } } });
+  const { values } = parseArgs({ options: { windows: { type: 'string', default: '8' } } });
   const rows: QualityRow[] = [];
   for (const m of await qualityModels()) {
     const t0 = performance.now();
-    rows.push(...measureModel(m, Number(values['max-tokens'])));
+    const r = measureModel(m, Number(values.windows));
+    rows.push(...r);
+    const ref = join(REPO, 'fixtures', 'demo', 'heldout-loss.json');
+    if (m.name === 'demo' && m.text && existsSync(ref)) {
+      // Sanity: the f32 figure against transformers' window means over the same windows.
+      const wm: number[] = JSON.parse(readFileSync(ref, 'utf8')).window_mean_nll;
+      const n = Math.min(Number(values.windows), wm.length);
+      const hf = wm.slice(0, n).reduce((a, b) => a + b, 0) / n;
+      console.error(`demo f32 NLL ${r[0].nll.toFixed(5)} vs transformers ${hf.toFixed(5)} over the same ${n} windows`);
+    }
     console.error(`${m.name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   console.log(formatTable(rows));
