@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel, Tokenizer } from '../../src/index.ts';
+import { generate, generateIds, loadModel, loadTokenizerFiles, renderChatTemplate, Tokenizer } from '../../src/index.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const GOLDEN = resolve(REPO, '../shared/goldens/falcon-tiny-bf16');
@@ -58,4 +58,36 @@ Deno.test('Deno: the Falcon tokenizer passes llama.cpp\'s conformance cases', as
     const got = tok.encode(text);
     if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`case ${i} ${JSON.stringify(text)}: ${got} != ${want}`);
   });
+});
+
+Deno.test('Deno: greedy generateIds equals the transformers continuation', async () => {
+  const g = JSON.parse(readFileSync(join(GOLDEN, 'goldens.json'), 'utf8'));
+  const model = await loadModel(join(GOLDEN, 'model'), { backend: BACKEND });
+  try {
+    const s = g.seqs[1];
+    const gen = generateIds(model, s.ids, { maxTokens: 16, temperature: 0 });
+    const got: number[] = [];
+    for await (const ev of gen) got.push(ev.token);
+    if (JSON.stringify(got) !== JSON.stringify(s.greedy16)) throw new Error(`${got} != ${s.greedy16}`);
+  } finally {
+    await model.dispose();
+  }
+});
+
+Deno.test('Deno: the demo model chats through its template and streams text', async () => {
+  const dir = join(REPO, 'models/demo');
+  const files = await loadTokenizerFiles(dir);
+  if (!files.chatTemplate) throw new Error('models/demo has no chat template');
+  const prompt = renderChatTemplate(files.chatTemplate, [{ role: 'user', content: 'Tell me a story.' }], {
+    addGenerationPrompt: true, bosToken: files.bosToken ?? '', eosToken: files.eosToken ?? '',
+  });
+  if (!prompt.includes('Tell me a story.')) throw new Error(`template output: ${prompt}`);
+  const model = await loadModel(dir, { backend: BACKEND });
+  try {
+    let text = '';
+    for await (const ev of generate(model, files.tokenizer, 'The old man', { maxTokens: 12, temperature: 0.8, seed: 1 })) text += ev.text;
+    if (text.length === 0) throw new Error('no text generated');
+  } finally {
+    await model.dispose();
+  }
 });
