@@ -7,6 +7,7 @@ export { embedF32, embedBf16, embedF16 } from './embed';
 export { causalConv1d, causalConv1dStep } from './conv';
 export { selectiveScan, selectiveScanStep } from './scan';
 export { residualAdd, copyRows, streamRead } from './elementwise';
+export * from './quant';
 
 /** Version of the kernels' ABI (argument lists and layouts); src/wasm/kernels.ts checks it. */
 export function abiVersion(): i32 {
