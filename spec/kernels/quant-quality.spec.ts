@@ -8,8 +8,10 @@
  * error ÷ max |logit| ≤ 0.092; q8+a ≥ 81.3%, ≤ 0.078, ≤ 0.19; q4 |ΔNLL| ≤ 0.39, relative error ≤ 1.39 (logits
  * scrambled: argmax 34–81%), its max logit error 7–15× q8's. Bounds with ~2× headroom: q8 ≥ 80%, < 0.1, < 0.2;
  * q8+a ≥ 70%, < 0.15, < 0.35; q4 < 0.6, < 2.5 and worse than q8.
- * For the trained demo model (models/demo, when present) the bounds are the issue's: q8 and q8+a argmax ≥ 90%
- * and ΔNLL < 0.05 nats on the held-out text; q4 ΔNLL < 0.5.
+ * The trained demo model (models/demo, when present; 2 windows of 256 held-out tokens here, 8 in the command)
+ * measured q8 argmax 99.1% / ΔNLL 0.0000, q8+a 98.6% / 0.0004, q4 86.2% / 0.021, q4+a 86.1% / 0.022, relative
+ * logit error ≤ 0.08. Bounds: q8 and q8+a argmax ≥ 90% (the issue's) and ΔNLL < 0.01 (25× headroom: a trained
+ * model's peaked distributions barely move at 8 bits); q4 argmax ≥ 70% and ΔNLL < 0.1 (~5×).
  */
 import { describe, expect, it } from 'vitest';
 import { measureModel, qualityModels, runWith, type QualityRow } from '../../bench/quant-quality.ts';
@@ -39,7 +41,7 @@ describe('quantized-weight quality vs f32 (reference backend)', () => {
       for (const v of ['q8', 'q8+a'] as const) {
         const r = by(v);
         const minAgree = demo ? 0.9 : v === 'q8' ? 0.8 : 0.7;
-        const maxDNll = demo ? 0.05 : v === 'q8' ? 0.1 : 0.15;
+        const maxDNll = demo ? 0.01 : v === 'q8' ? 0.1 : 0.15;
         expect(r.argmaxAgree, `${m.name} ${v} argmax agreement\n${report}`).toBeGreaterThanOrEqual(minAgree);
         expect(Math.abs(r.nll - f32.nll), `${m.name} ${v} |ΔNLL|\n${report}`).toBeLessThan(maxDNll);
         expect(r.relLogitErr, `${m.name} ${v} relative logit error\n${report}`).toBeLessThan(v === 'q8' ? 0.2 : 0.35);
@@ -47,7 +49,8 @@ describe('quantized-weight quality vs f32 (reference backend)', () => {
       for (const v of ['q4', 'q4+a'] as const) {
         const r = by(v);
         expect(Number.isFinite(r.nll)).toBe(true);
-        expect(Math.abs(r.nll - f32.nll), `${m.name} ${v} |ΔNLL|\n${report}`).toBeLessThan(demo ? 0.5 : 0.6);
+        expect(Math.abs(r.nll - f32.nll), `${m.name} ${v} |ΔNLL|\n${report}`).toBeLessThan(demo ? 0.1 : 0.6);
+        if (demo) expect(r.argmaxAgree, `${m.name} ${v} argmax agreement\n${report}`).toBeGreaterThanOrEqual(0.7);
         expect(r.relLogitErr, `${m.name} ${v} relative logit error\n${report}`).toBeLessThan(2.5);
         expect(r.maxLogitErr, `${m.name} q4 error should exceed q8's\n${report}`).toBeGreaterThan(by('q8').maxLogitErr);
       }
