@@ -3,14 +3,16 @@
 // `i32x4.dot_i16x8_s` (llama.cpp's Q8_0 × Q8_0 scheme), scaled by d_w·d_x in f32.
 // Twins of `quantizeActivationQ8` / `linearQInt` in src/reference/quant.ts; the layouts are described there and
 // in docs/quantization.md:
-//   wq  q8: (rows, nb·32) int8, row r at r·nb·32; q4: (rows, nb·16) bytes, block (r, b) at (r·nb + b)·16 with
-//       q[j] in the low nibble and q[j+16] in the high nibble of byte j, value d·(q − 8);
-//   wd  (rows, nb) f32 block scales;  xq (L, nb·32) int16;  xd (L, nb) f32;  nb = ceil(inF / 32).
+//   blocks of row pairs interleaved: block (r, b) is block number k = (r − r%2)·nb + 2b + r%2 (rows padded to even);
+//   wq  q8: 32 int8 per block at 32·k; q4: 16 bytes per block at 16·k, q[j] in the low nibble and q[j+16] in the
+//       high nibble of byte j, value d·(q − 8);
+//   wd  f32 block scales at 4·k;  xq (L, nb·32) int16;  xd (L, nb) f32;  nb = ceil(inF / 32).
 // Padding columns are zero in both operands, so the dot loops run over whole blocks and need no scalar tail;
-// the scalar tails are in the activation quantizer (a partial last block) and in the block loop (nb % 4 blocks).
+// the scalar tails are in the activation quantizer (a partial last block) and the one-row loop (a row alone).
 //
-// Decode (L = 1) does one weight row per pass, 4 blocks per step with their sums transposed into one vector
-// before scaling (2 rows per pass sharing the x loads spilled and measured 1.8× slower); prefill (L > 1) does
+// Decode (L = 1) does one interleaved row pair per pass, so each activation block loaded serves both rows and
+// the weights are one sequential stream (two separate rows 4 KiB apart measured 2× slower from DRAM; one row per
+// pass with 4 blocks' sums transposed before scaling, 16% slower: bench/quant.ts); prefill (L > 1) does
 // 1 row × 4 tokens so each weight block, once loaded and widened, is used 4 times (4 widened weight vectors +
 // 4 accumulators + temporaries fit V8's 16 vector registers).
 // Each `linearQ*` has a `…Rows` form computing output rows [r0, r1) only (row stride still outF) for threads.
@@ -77,63 +79,84 @@ export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: 
   );
 }
 
-/**
- * [Σ lanes of s0, Σ s1, Σ s2, Σ s3]: four blocks' partial sums transposed into one vector, so the scaling by
- * d_w·d_x is one f32x4 mul for 4 blocks (measured 1.8× faster than scaling each block: bench/quant.ts).
- */
+/** Byte offset of row r's first block in the pair layout (BS = bytes per block); its blocks are 2·BS apart. */
 // @ts-ignore: decorator
-@inline function transposeSum(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
-  const u0 = i32x4.add(v128.shuffle<i32>(s0, s1, 0, 2, 4, 6), v128.shuffle<i32>(s0, s1, 1, 3, 5, 7));
-  const u1 = i32x4.add(v128.shuffle<i32>(s2, s3, 0, 2, 4, 6), v128.shuffle<i32>(s2, s3, 1, 3, 5, 7));
-  return i32x4.add(v128.shuffle<i32>(u0, u1, 0, 2, 4, 6), v128.shuffle<i32>(u0, u1, 1, 3, 5, 7));
+@inline function rowBase(nb: i32, r: i32, BS: usize): usize {
+  return <usize>(r & ~1) * <usize>nb * BS + <usize>(r & 1) * BS;
 }
 
 /**
- * One token: out[r] = Σ_b wd[r,b]·xd[b]·(wq[r,b] · xq[b]) + bias[r] for r in [r0, r1); one row per pass,
- * 4 blocks per step (then the nb % 4 tail blocks one at a time).
+ * One token: out[r] = Σ_b wd[r,b]·xd[b]·(wq[r,b] · xq[b]) + bias[r] for r in [r0, r1). Two rows (one interleaved
+ * pair) per pass, sharing the activation loads; a row alone (odd r0 or r1) goes through the one-row loop.
  */
 function matvecQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r0: i32, r1: i32): void {
-  const rowBytes = <usize>nb << 5;
-  const nb4 = nb & ~3;
-  for (let r = r0; r < r1; r++) {
-    const w = wq + <usize>r * rowBytes;
-    const sp = wd + <usize>r * <usize>nb * 4;
-    let acc = f32x4.splat(0);
-    let b = 0;
-    for (; b < nb4; b += 4) {
-      const wb = w + (<usize>b << 5);
-      const xb = xq + (<usize>b << 6);
-      const v = transposeSum(blockDotQ8(wb, xb), blockDotQ8(wb + 32, xb + 64), blockDotQ8(wb + 64, xb + 128), blockDotQ8(wb + 96, xb + 192));
-      const sc = f32x4.mul(v128.load(sp + (<usize>b << 2)), v128.load(xd + (<usize>b << 2)));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(v), sc));
-    }
-    for (; b < nb; b++) {
-      // Tail blocks: each block's 4 partial sums scaled on their own.
-      const sc = f32x4.mul(v128.load32_splat(sp + (<usize>b << 2)), v128.load32_splat(xd + (<usize>b << 2)));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ8(w + (<usize>b << 5), xq + (<usize>b << 6))), sc));
-    }
-    let y = hsum(acc);
-    if (bias) y += load<f32>(bias + (<usize>r << 2));
-    store<f32>(out + (<usize>r << 2), y);
+  let r = r0;
+  if (r & 1 && r < r1) {
+    matvecQ8Row(out, xq, xd, wq, wd, bias, nb, r);
+    r++;
   }
+  for (; r + 2 <= r1; r += 2) {
+    const w = wq + <usize>r * <usize>nb * 32; // r even: the pair's first byte
+    const s = wd + <usize>r * <usize>nb * 4;
+    let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const xp = xq + (<usize>b << 6);
+      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+      const sx = v128.load32_splat(xd + (<usize>b << 2));
+      const wb = w + (<usize>b << 6);
+      const p0 = v128.load(wb), q0 = v128.load(wb, 16), p1 = v128.load(wb, 32), q1 = v128.load(wb, 48);
+      let i0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p0), x0);
+      let i1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p1), x0);
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p0), x1));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p1), x1));
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q0), x2));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q1), x2));
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q0), x3));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q1), x3));
+      const sp = s + (<usize>b << 3);
+      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(sx, v128.load32_splat(sp))));
+      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.mul(sx, v128.load32_splat(sp + 4))));
+    }
+    let y0 = hsum(acc0), y1 = hsum(acc1);
+    if (bias) {
+      y0 += load<f32>(bias + (<usize>r << 2));
+      y1 += load<f32>(bias + (<usize>r << 2), 4);
+    }
+    store<f32>(out + (<usize>r << 2), y0);
+    store<f32>(out + (<usize>r << 2), y1, 4);
+  }
+  if (r < r1) matvecQ8Row(out, xq, xd, wq, wd, bias, nb, r);
+}
+
+/** One token, one row r (blocks 64 B apart in the pair layout). */
+function matvecQ8Row(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r: i32): void {
+  const w = wq + rowBase(nb, r, 32);
+  const s = wd + rowBase(nb, r, 4);
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const sc = f32x4.mul(v128.load32_splat(xd + (<usize>b << 2)), v128.load32_splat(s + (<usize>b << 3)));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ8(w + (<usize>b << 6), xq + (<usize>b << 6))), sc));
+  }
+  let y = hsum(acc);
+  if (bias) y += load<f32>(bias + (<usize>r << 2));
+  store<f32>(out + (<usize>r << 2), y);
 }
 
 /** 4 tokens × rows [r0, r1): out (4, outF) rows = the 4 quantized activations at xq/xd against each weight row. */
 function matmulQ8x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, outF: i32, r0: i32, r1: i32): void {
-  const rowBytes = <usize>nb << 5;
   const xStride = <usize>nb << 6; // bytes between tokens' int16 quants
   const dStride = <usize>nb << 2;
   const oStride = <usize>outF << 2;
   for (let r = r0; r < r1; r++) {
-    const w0 = wq + <usize>r * rowBytes;
-    const sp = wd + <usize>r * dStride;
+    const w0 = wq + rowBase(nb, r, 32);
+    const sp = wd + rowBase(nb, r, 4);
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
-      const o = <usize>b << 5;
+      const o = <usize>b << 6;
       const p = v128.load(w0 + o), q = v128.load(w0 + o, 16);
       const e0 = i16x8.extend_low_i8x16_s(p), e1 = i16x8.extend_high_i8x16_s(p);
       const e2 = i16x8.extend_low_i8x16_s(q), e3 = i16x8.extend_high_i8x16_s(q);
-      const sw = v128.load32_splat(sp + (<usize>b << 2));
+      const sw = v128.load32_splat(sp + (<usize>b << 3));
       let xp = xq + (<usize>b << 6);
       let dp = xd + (<usize>b << 2);
       let i = i32x4.add(
@@ -191,7 +214,7 @@ export function linearQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize,
 
 // ------------------------------------------------------------------------------------------------------ q4
 
-/** The 32 weights of a q4 block as 4 i16x8 (q − 8), columns 0–7, 8–15, 16–23, 24–31. */
+/** A q4 block's 16 bytes → its weights q − 8 as i8x16: columns 0–15 (low nibbles), 16–31 (high nibbles). */
 // @ts-ignore: decorator
 @inline function q4Lo(v: v128): v128 {
   return i8x16.sub(v128.and(v, i8x16.splat(15)), i8x16.splat(8));
@@ -214,46 +237,74 @@ export function linearQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize,
 
 /** One token, Q4_0 weights: as {@link matvecQ8} with 16-byte blocks. */
 function matvecQ4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r0: i32, r1: i32): void {
-  const rowBytes = <usize>nb << 4;
-  const nb4 = nb & ~3;
-  for (let r = r0; r < r1; r++) {
-    const w = wq + <usize>r * rowBytes;
-    const sp = wd + <usize>r * <usize>nb * 4;
-    let acc = f32x4.splat(0);
-    let b = 0;
-    for (; b < nb4; b += 4) {
-      const wb = w + (<usize>b << 4);
-      const xb = xq + (<usize>b << 6);
-      const v = transposeSum(blockDotQ4(wb, xb), blockDotQ4(wb + 16, xb + 64), blockDotQ4(wb + 32, xb + 128), blockDotQ4(wb + 48, xb + 192));
-      const sc = f32x4.mul(v128.load(sp + (<usize>b << 2)), v128.load(xd + (<usize>b << 2)));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(v), sc));
-    }
-    for (; b < nb; b++) {
-      const sc = f32x4.mul(v128.load32_splat(sp + (<usize>b << 2)), v128.load32_splat(xd + (<usize>b << 2)));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ4(w + (<usize>b << 4), xq + (<usize>b << 6))), sc));
-    }
-    let y = hsum(acc);
-    if (bias) y += load<f32>(bias + (<usize>r << 2));
-    store<f32>(out + (<usize>r << 2), y);
+  let r = r0;
+  if (r & 1 && r < r1) {
+    matvecQ4Row(out, xq, xd, wq, wd, bias, nb, r);
+    r++;
   }
+  for (; r + 2 <= r1; r += 2) {
+    const w = wq + <usize>r * <usize>nb * 16;
+    const s = wd + <usize>r * <usize>nb * 4;
+    let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const xp = xq + (<usize>b << 6);
+      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+      const sx = v128.load32_splat(xd + (<usize>b << 2));
+      const wb = w + (<usize>b << 5);
+      const v0 = v128.load(wb), v1 = v128.load(wb, 16);
+      const l0 = q4Lo(v0), h0 = q4Hi(v0), l1 = q4Lo(v1), h1 = q4Hi(v1);
+      let i0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(l0), x0);
+      let i1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(l1), x0);
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(l0), x1));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(l1), x1));
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(h0), x2));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(h1), x2));
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(h0), x3));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(h1), x3));
+      const sp = s + (<usize>b << 3);
+      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(sx, v128.load32_splat(sp))));
+      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.mul(sx, v128.load32_splat(sp + 4))));
+    }
+    let y0 = hsum(acc0), y1 = hsum(acc1);
+    if (bias) {
+      y0 += load<f32>(bias + (<usize>r << 2));
+      y1 += load<f32>(bias + (<usize>r << 2), 4);
+    }
+    store<f32>(out + (<usize>r << 2), y0);
+    store<f32>(out + (<usize>r << 2), y1, 4);
+  }
+  if (r < r1) matvecQ4Row(out, xq, xd, wq, wd, bias, nb, r);
+}
+
+/** One token, one q4 row r (blocks 32 B apart in the pair layout). */
+function matvecQ4Row(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r: i32): void {
+  const w = wq + rowBase(nb, r, 16);
+  const s = wd + rowBase(nb, r, 4);
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const sc = f32x4.mul(v128.load32_splat(xd + (<usize>b << 2)), v128.load32_splat(s + (<usize>b << 3)));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ4(w + (<usize>b << 5), xq + (<usize>b << 6))), sc));
+  }
+  let y = hsum(acc);
+  if (bias) y += load<f32>(bias + (<usize>r << 2));
+  store<f32>(out + (<usize>r << 2), y);
 }
 
 /** 4 tokens × rows [r0, r1), Q4_0 weights: as {@link matmulQ8x4}. */
 function matmulQ4x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, outF: i32, r0: i32, r1: i32): void {
-  const rowBytes = <usize>nb << 4;
   const xStride = <usize>nb << 6;
   const dStride = <usize>nb << 2;
   const oStride = <usize>outF << 2;
   for (let r = r0; r < r1; r++) {
-    const w0 = wq + <usize>r * rowBytes;
-    const sp = wd + <usize>r * dStride;
+    const w0 = wq + rowBase(nb, r, 16);
+    const sp = wd + rowBase(nb, r, 4);
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
-      const v = v128.load(w0 + (<usize>b << 4));
+      const v = v128.load(w0 + (<usize>b << 5));
       const l = q4Lo(v), h = q4Hi(v);
       const e0 = i16x8.extend_low_i8x16_s(l), e1 = i16x8.extend_high_i8x16_s(l);
       const e2 = i16x8.extend_low_i8x16_s(h), e3 = i16x8.extend_high_i8x16_s(h);
-      const sw = v128.load32_splat(sp + (<usize>b << 2));
+      const sw = v128.load32_splat(sp + (<usize>b << 3));
       let xp = xq + (<usize>b << 6);
       let dp = xd + (<usize>b << 2);
       let i = i32x4.add(
@@ -319,11 +370,12 @@ export function embedQ8(out: usize, wq: usize, wd: usize, ids: usize, L: i32, D:
   const nb = (D + 31) >> 5;
   for (let t = 0; t < L; t++) {
     const id = <usize>load<i32>(ids + (<usize>t << 2));
-    const q = wq + id * (<usize>nb << 5);
-    const s = wd + id * (<usize>nb << 2);
+    const q = wq + rowBase(nb, <i32>id, 32);
+    const s = wd + rowBase(nb, <i32>id, 4);
     const o = out + <usize>t * <usize>D * 4;
     for (let c = 0; c < D; c++) {
-      store<f32>(o + (<usize>c << 2), load<f32>(s + (<usize>(c >> 5) << 2)) * <f32>load<i8>(q + <usize>c));
+      const b = <usize>(c >> 5);
+      store<f32>(o + (<usize>c << 2), load<f32>(s + (b << 3)) * <f32>load<i8>(q + (b << 6) + <usize>(c & 31)));
     }
   }
 }
@@ -333,14 +385,15 @@ export function embedQ4(out: usize, wq: usize, wd: usize, ids: usize, L: i32, D:
   const nb = (D + 31) >> 5;
   for (let t = 0; t < L; t++) {
     const id = <usize>load<i32>(ids + (<usize>t << 2));
-    const q = wq + id * (<usize>nb << 4);
-    const s = wd + id * (<usize>nb << 2);
+    const q = wq + rowBase(nb, <i32>id, 16);
+    const s = wd + rowBase(nb, <i32>id, 4);
     const o = out + <usize>t * <usize>D * 4;
     for (let c = 0; c < D; c++) {
       const j = c & 31;
-      const byte = <i32>load<u8>(q + (<usize>(c >> 5) << 4) + <usize>(j & 15));
+      const b = <usize>(c >> 5);
+      const byte = <i32>load<u8>(q + (b << 5) + <usize>(j & 15));
       const v = (j < 16 ? byte & 15 : byte >> 4) - 8;
-      store<f32>(o + (<usize>c << 2), load<f32>(s + (<usize>(c >> 5) << 2)) * <f32>v);
+      store<f32>(o + (<usize>c << 2), load<f32>(s + (b << 3)) * <f32>v);
     }
   }
 }

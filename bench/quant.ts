@@ -5,15 +5,17 @@
  *
  *   npx tsx bench/quant.ts [--rows 16384] [--cols 4096] [--reps 7] [--prefill 64]
  *
- * Variants (all one thread, best of `reps`):
+ * Variants (all one thread, best of `reps`; random bytes as weights, the layouts as each kernel expects):
  *   - stream          Σ over a 256 MiB buffer as f32x4 with 4 accumulators: the ceiling
  *   - bf16 f32-widen  bf16 weights widened to f32 in the dot (extend_u + shl 16, mul+add, 4 accumulators)
  *   - bf16 engine     the kernels engineer's `linearBf16` from build/kernels.wasm, when it exists
  *   - q8 float-deq    q8 weights widened i8→i16→i32→f32, f32 mul+add against f32 x, × d per block
- *   - q8 int-dot      the shipped kernel: x quantized per block (int16), `i32x4.dot_i16x8_s`, 4 blocks' sums
- *                     transposed into one vector, × d_w·d_x (one f32x4 mul per 4 blocks)
- *   - q8 int-dot per-block 2 rows  the first form: each block scaled on its own, 2 rows sharing the x loads
- *   - q4 int-dot      the shipped Q4_0 kernel (nibbles unpacked with and / shr, − 8)
+ *   - q8 int-dot, row pairs interleaved (shipped): x quantized per block (int16), `i32x4.dot_i16x8_s`, 2 rows per
+ *                     pass from one interleaved stream, each block × d_w·d_x
+ *   - q8 int-dot, 1 row, 4-block transposed scaling: the first shipped form (4 blocks' sums → one vector)
+ *   - q8 int-dot, 2 separate rows: 2 rows per pass read from two streams a row apart
+ *   - q8 row pairs interleaved, transposed scaling; q8 shift-form (`shl 8` / `and 0xff00` instead of extends)
+ *   - q4 int-dot (shipped, pairs interleaved); q4 mask-form (4 masks of the raw i16 lanes, x pre-scaled)
  * plus prefill (L tokens in one call) for q8 / q4 / bf16-engine in weight-GB/s × L (= effective) and tokens/s.
  * The bench's own variants live in the AssemblyScript source below, written to a temp dir and compiled with
  * asconfig.json's flags (so this file does not need the engine's build).
@@ -180,27 +182,6 @@ export function matvecQ8Shift(out: usize, xq: usize, xd: usize, wq: usize, wd: u
   }
 }
 
-/** Shift form, two rows per pass sharing nothing but the loop (more independent work per iteration). */
-export function matvecQ8Shift2(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, rows: i32, nb: i32): void {
-  for (let r = 0; r < rows; r += 2) {
-    const w = wq + <usize>r * <usize>nb * 32;
-    const w1 = w + <usize>nb * 32;
-    const s = wd + <usize>r * <usize>nb * 4;
-    const s1 = s + <usize>nb * 4;
-    let acc = f32x4.splat(0), acc1 = f32x4.splat(0);
-    for (let b = 0; b < nb; b += 4) {
-      const wb = w + (<usize>b << 5), xb = xq + (<usize>b << 6), wc = w1 + (<usize>b << 5);
-      const xs = v128.load(xd + (<usize>b << 2));
-      const v = tsum(blockDotQ8S(wb, xb), blockDotQ8S(wb + 32, xb + 64), blockDotQ8S(wb + 64, xb + 128), blockDotQ8S(wb + 96, xb + 192));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(v), f32x4.mul(v128.load(s + (<usize>b << 2)), xs)));
-      const v1 = tsum(blockDotQ8S(wc, xb), blockDotQ8S(wc + 32, xb + 64), blockDotQ8S(wc + 64, xb + 128), blockDotQ8S(wc + 96, xb + 192));
-      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(v1), f32x4.mul(v128.load(s1 + (<usize>b << 2)), xs)));
-    }
-    store<f32>(out + (<usize>r << 2), hsum(acc) * (1.0 / 256));
-    store<f32>(out + (<usize>r << 2), hsum(acc1) * (1.0 / 256), 4);
-  }
-}
-
 /** q4 nibble form without extends: 4 masks of the raw i16 lanes, every product scaled to 256× (x pre-scaled). */
 // @ts-ignore: decorator
 @inline function blockDotQ4M(w: usize, x: usize): v128 {
@@ -227,36 +208,7 @@ export function matvecQ4Mask(out: usize, xq: usize, xd: usize, xs8: usize, wq: u
   }
 }
 
-/** Per-block scaling, 2 rows per pass, the two rows' blocks interleaved in one stream ([r b][r+1 b] 64 B). */
-export function matvecQ8Pair(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, rows: i32, nb: i32): void {
-  for (let r = 0; r < rows; r += 2) {
-    const w = wq + <usize>r * <usize>nb * 32;
-    const s = wd + <usize>r * <usize>nb * 4;
-    let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
-    for (let b = 0; b < nb; b++) {
-      const xp = xq + (<usize>b << 6);
-      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-      const sx = v128.load32_splat(xd + (<usize>b << 2));
-      const wb = w + (<usize>b << 6);
-      const p0 = v128.load(wb), q0 = v128.load(wb, 16), p1 = v128.load(wb, 32), q1 = v128.load(wb, 48);
-      let i0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p0), x0);
-      let i1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p1), x0);
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p0), x1));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p1), x1));
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q0), x2));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q1), x2));
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q0), x3));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q1), x3));
-      const sp = s + (<usize>b << 3);
-      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(sx, v128.load32_splat(sp))));
-      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.mul(sx, v128.load32_splat(sp + 4))));
-    }
-    store<f32>(out + (<usize>r << 2), hsum(acc0));
-    store<f32>(out + (<usize>r << 2), hsum(acc1), 4);
-  }
-}
-
-/** The shipped T4 form over two rows whose blocks are interleaved in one stream (scales interleaved by 4). */
+/** The T4 form over two rows whose blocks are interleaved in one stream (scales interleaved by 4). */
 export function matvecQ8PairT4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, rows: i32, nb: i32): void {
   for (let r = 0; r < rows; r += 2) {
     const w = wq + <usize>r * <usize>nb * 32;
@@ -283,6 +235,21 @@ export function matvecQ8PairT4(out: usize, xq: usize, xd: usize, wq: usize, wd: 
     i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(x, 16))),
     i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(x, 32)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(x, 48))),
   );
+}
+
+/** The first shipped decode form: one row per pass, 4 blocks' sums transposed into one vector, then scaled. */
+export function matvecQ8T4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, rows: i32, nb: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const w = wq + <usize>r * <usize>nb * 32;
+    const s = wd + <usize>r * <usize>nb * 4;
+    let acc = f32x4.splat(0);
+    for (let b = 0; b < nb; b += 4) {
+      const wb = w + (<usize>b << 5), xb = xq + (<usize>b << 6);
+      const v = tsum(blockDotQ8(wb, xb), blockDotQ8(wb + 32, xb + 64), blockDotQ8(wb + 64, xb + 128), blockDotQ8(wb + 96, xb + 192));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(v), f32x4.mul(v128.load(s + (<usize>b << 2)), v128.load(xd + (<usize>b << 2)))));
+    }
+    store<f32>(out + (<usize>r << 2), hsum(acc));
+  }
 }
 `;
 
@@ -366,35 +333,31 @@ async function main(): Promise<void> {
   const q4Bytes = rows * cols / 2 + rows * nb * 4;
   add('q8 float-deq', q8Bytes, best(reps, () => k.matvecQ8Float(out, x, q8, wd, rows, nb)));
   const quantX = best(reps, () => k.quantizeActivationQ8(xq, xd, x, 1, cols));
-  add('q8 int-dot (shipped)', q8Bytes, best(reps, () => {
+  add('q8 int-dot, row pairs interleaved (shipped)', q8Bytes, best(reps, () => {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.linearQ8(out, xq, xd, q8, wd, 0, 1, cols, rows);
   }), `incl. quantizeActivationQ8 (${(quantX * 1000).toFixed(1)} µs)`);
-  add('q8 int-dot per-block 2 rows', q8Bytes, best(reps, () => {
+  add('q8 int-dot, 1 row, 4-block transposed scaling', q8Bytes, best(reps, () => {
+    k.quantizeActivationQ8(xq, xd, x, 1, cols);
+    k.matvecQ8T4(out, xq, xd, q8, wd, rows, nb);
+  }));
+  add('q8 int-dot, 2 separate rows', q8Bytes, best(reps, () => {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.matvecQ8PerBlock2(out, xq, xd, q8, wd, rows, nb);
   }));
-  add('q8 row pairs interleaved, per-block (candidate)', q8Bytes, best(reps, () => {
-    k.quantizeActivationQ8(xq, xd, x, 1, cols);
-    k.matvecQ8Pair(out, xq, xd, q8, wd, rows, nb);
-  }), 'needs a pair-interleaved layout');
-  add('q8 row pairs interleaved, T4 (candidate)', q8Bytes, best(reps, () => {
+  add('q8 row pairs interleaved, transposed scaling', q8Bytes, best(reps, () => {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.matvecQ8PairT4(out, xq, xd, q8, wd, rows, nb);
-  }), 'needs a pair-interleaved layout');
-  add('q8 shift-form (candidate)', q8Bytes, best(reps, () => {
+  }));
+  add('q8 shift-form, 1 row, transposed', q8Bytes, best(reps, () => {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.matvecQ8Shift(out, xq, xd, q8, wd, rows, nb);
   }), 'activation bytes in even/odd order');
-  add('q8 shift-form 2 rows (candidate)', q8Bytes, best(reps, () => {
-    k.quantizeActivationQ8(xq, xd, x, 1, cols);
-    k.matvecQ8Shift2(out, xq, xd, q8, wd, rows, nb);
-  }));
-  add('q4 mask-form (candidate)', q4Bytes, best(reps, () => {
+  add('q4 mask-form, 1 row, transposed', q4Bytes, best(reps, () => {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.matvecQ4Mask(out, xq, xd, xd, q4, wd, rows, nb);
   }), 'activation pre-scaled, −8·Σx per block');
-  add('q4 int-dot (shipped)', q4Bytes, best(reps, () => {
+  add('q4 int-dot, row pairs interleaved (shipped)', q4Bytes, best(reps, () => {
     k.quantizeActivationQ8(xq, xd, x, 1, cols);
     k.linearQ4(out, xq, xd, q4, wd, 0, 1, cols, rows);
   }));

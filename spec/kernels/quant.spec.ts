@@ -13,7 +13,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { embed, linear } from '../../src/reference/ops.ts';
 import {
+  blockIndex,
   blocksPerRow,
+  paddedRows,
+  quantValue,
   dequantize,
   linearQ,
   linearQInt,
@@ -85,7 +88,7 @@ describe('quantize / dequantize error bounds', () => {
           const nb = blocksPerRow(cols);
           for (let r = 0; r < rows; r++) {
             for (let c = 0; c < cols; c++) {
-              const d = Math.abs(Q.scales[r * nb + (c >> 5)]);
+              const d = Math.abs(Q.scales[blockIndex(nb, r, c >> 5)]);
               const bound = kind === 'q8' ? d / 2 : d;
               const err = Math.abs(W[r * cols + c] - D[r * cols + c]);
               // d is rounded to f32, so allow a relative 2^-20 on top of the exact-arithmetic bound.
@@ -93,8 +96,12 @@ describe('quantize / dequantize error bounds', () => {
                 throw new Error(`${kind} [${r},${c}] x ${W[r * cols + c]} deq ${D[r * cols + c]} err ${err} > bound ${bound}`);
               }
             }
-            for (let c = cols; c < nb * 32; c++) {
-              const v = kind === 'q8' ? Q.quants[r * nb * 32 + c] : ((Q.quants[(r * nb + (c >> 5)) * 16 + (c & 15)] >> ((c & 31) < 16 ? 0 : 4)) & 15) - 8;
+          }
+          // Padding (columns past cols, and the extra row of an odd count) holds value 0.
+          const padded = { ...Q, rows: paddedRows(rows), cols: nb * 32 };
+          for (let r = 0; r < padded.rows; r++) {
+            for (let c = r < rows ? cols : 0; c < nb * 32; c++) {
+              const v = quantValue(padded, r, c);
               if (v !== 0) throw new Error(`${kind} padding [${r},${c}] = ${v}`);
             }
           }
