@@ -6,9 +6,11 @@
  * dState 16, dtRank 64, dConv 4, vocab 65024, untied lm_head, bf16 → 293M parameters, ~586 MB.
  * Written tensor by tensor (never the whole file in memory) into models/synthetic-small/ (git-ignored).
  *
- * Run alone: `npx tsx bench/synthetic.ts [dir]`.
+ * The 7B shape (issue 6): {@link ensureSynthetic7B}, sharded like the released checkpoint.
+ *
+ * Run alone: `npx tsx bench/synthetic.ts [small|7b] [dir]`.
  */
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -81,38 +83,141 @@ function fillBf16(out: Uint16Array, spec: Spec, seed: number): void {
   }
 }
 
-/** Writes a synthetic bf16 checkpoint of `config` into `dir` (config.json + model.safetensors). */
-export function writeSynthetic(dir: string, config = SMALL_CONFIG): void {
+/**
+ * Bytes per bf16 value pool. Tensors larger than a pool are filled by copying from a pool drawn once per
+ * distribution at a seeded offset: the values repeat with a long period (irrelevant for speed measurements)
+ * and a 14.5 GB checkpoint is written at disk speed instead of drawing 7.3 billion random numbers.
+ */
+const POOL_VALUES = 1 << 23;
+
+/** Writes `count` bf16 values of `spec` to `fd`, from a per-distribution pool for large tensors. */
+function writeTensor(fd: number, spec: Spec, seed: number, pools: Map<string, Uint16Array>): void {
+  const count = spec.shape.reduce((a, b) => a * b, 1);
+  if (count <= POOL_VALUES || spec.init.kind === 'alog') {
+    const data = new Uint16Array(count);
+    fillBf16(data, spec, seed);
+    writeSync(fd, new Uint8Array(data.buffer));
+    return;
+  }
+  const key = JSON.stringify(spec.init);
+  let pool = pools.get(key);
+  if (!pool) {
+    pool = new Uint16Array(POOL_VALUES);
+    fillBf16(pool, spec, pools.size + 1000);
+    pools.set(key, pool);
+  }
+  const bytes = new Uint8Array(pool.buffer);
+  let start = ((seed * 2654435761) >>> 0) % POOL_VALUES;
+  for (let left = count; left > 0; ) {
+    const n = Math.min(left, POOL_VALUES - start);
+    writeSync(fd, bytes, start * 2, n * 2);
+    left -= n;
+    start = 0;
+  }
+}
+
+/** Options of {@link writeSynthetic}. */
+export interface SyntheticOptions {
+  /** Start a new shard when the next tensor would pass this many bytes (HF `max_shard_size`). Default: one file. */
+  maxShardBytes?: number;
+}
+
+/**
+ * Writes a synthetic bf16 checkpoint of `config` into `dir`: config.json + model.safetensors, or shards
+ * `model-0000i-of-0000n.safetensors` with `model.safetensors.index.json` (tensors in model order, as
+ * `save_pretrained` writes them; the index maps every name to its shard).
+ */
+export function writeSynthetic(dir: string, config = SMALL_CONFIG, options: SyntheticOptions = {}): void {
   mkdirSync(dir, { recursive: true });
   const specs = tensorSpecs(config);
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt', note: 'synthetic random weights (bench/synthetic.ts)' } };
-  let at = 0;
+  const limit = options.maxShardBytes ?? Infinity;
+  const shards: Spec[][] = [[]];
+  let inShard = 0;
+  let total = 0;
   for (const s of specs) {
     const bytes = s.shape.reduce((a, b) => a * b, 1) * 2;
-    header[s.name] = { dtype: 'BF16', shape: s.shape, data_offsets: [at, at + bytes] };
-    at += bytes;
+    if (inShard > 0 && inShard + bytes > limit) {
+      shards.push([]);
+      inShard = 0;
+    }
+    shards[shards.length - 1].push(s);
+    inShard += bytes;
+    total += bytes;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // 8-byte alignment of the data section
-  const file = join(dir, 'model.safetensors');
-  const tmp = file + '.partial';
-  const fd = openSync(tmp, 'w');
-  try {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(json.length));
-    writeSync(fd, len);
-    writeSync(fd, Buffer.from(json, 'utf8'));
-    specs.forEach((s, i) => {
-      const data = new Uint16Array(s.shape.reduce((a, b) => a * b, 1));
-      fillBf16(data, s, i + 1);
-      writeSync(fd, new Uint8Array(data.buffer));
-    });
-  } finally {
-    closeSync(fd);
+  const n = shards.length;
+  const names = shards.map((_, i) =>
+    n === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`,
+  );
+  const pools = new Map<string, Uint16Array>();
+  let seed = 1;
+  shards.forEach((shard, i) => {
+    const header: Record<string, unknown> = { __metadata__: { format: 'pt', note: 'synthetic random weights (bench/synthetic.ts)' } };
+    let at = 0;
+    for (const s of shard) {
+      const bytes = s.shape.reduce((a, b) => a * b, 1) * 2;
+      header[s.name] = { dtype: 'BF16', shape: s.shape, data_offsets: [at, at + bytes] };
+      at += bytes;
+    }
+    let json = JSON.stringify(header);
+    json += ' '.repeat((8 - (json.length % 8)) % 8); // 8-byte alignment of the data section
+    const file = join(dir, names[i]);
+    const tmp = file + '.partial';
+    const fd = openSync(tmp, 'w');
+    try {
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(json.length));
+      writeSync(fd, len);
+      writeSync(fd, Buffer.from(json, 'utf8'));
+      for (const s of shard) writeTensor(fd, s, seed++, pools);
+    } finally {
+      closeSync(fd);
+    }
+    // Rename only when complete, so an interrupted run never leaves a truncated checkpoint behind.
+    renameSync(tmp, file);
+  });
+  if (n > 1) {
+    const weightMap: Record<string, string> = {};
+    shards.forEach((shard, i) => shard.forEach((s) => (weightMap[s.name] = names[i])));
+    const sorted = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]]));
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: sorted }, null, 2));
   }
-  // Rename only when complete, so an interrupted run never leaves a truncated checkpoint behind.
-  renameSync(tmp, file);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+}
+
+/**
+ * The config of falcon-mamba-7b (docs/falcon-mamba-math.md §3), including its `expand: 16` trap:
+ * 7,272,665,088 bf16 parameters = 14,545,330,176 bytes, exactly the real index's `total_size`.
+ */
+export const FALCON_7B_CONFIG = {
+  ...SMALL_CONFIG,
+  hidden_size: 4096,
+  intermediate_size: 8192,
+  expand: 16,
+  time_step_rank: 256,
+  num_hidden_layers: 64,
+  bos_token_id: 0,
+  eos_token_id: 11,
+  pad_token_id: 0,
+};
+
+/** The real checkpoint's byte count: the synthetic 7B must equal it. */
+export const FALCON_7B_BYTES = 14_545_330_176;
+
+/**
+ * The synthetic 7B checkpoint's folder (models/synthetic-7b/, git-ignored), written first if absent:
+ * 3 shards under HF's default 5 GB `max_shard_size`, like the released checkpoint (4.96 / 4.99 / 4.6 GB).
+ * Needs ~14.6 GB of disk; takes about a minute.
+ */
+export function ensureSynthetic7B(dir = resolve(dirname(fileURLToPath(import.meta.url)), '../models/synthetic-7b')): string {
+  const index = join(dir, 'model.safetensors.index.json');
+  let ok = existsSync(join(dir, 'config.json')) && existsSync(index);
+  if (ok) {
+    const { metadata, weight_map } = JSON.parse(readFileSync(index, 'utf8'));
+    const files = new Set<string>(Object.values(weight_map));
+    ok = metadata.total_size === FALCON_7B_BYTES && [...files].every((f) => existsSync(join(dir, f)));
+  }
+  if (!ok) writeSynthetic(dir, FALCON_7B_CONFIG, { maxShardBytes: 5e9 });
+  return dir;
 }
 
 /** The synthetic small checkpoint's folder, written first if absent (~586 MB, some seconds). */
@@ -123,6 +228,9 @@ export function ensureSyntheticSmall(dir = resolve(dirname(fileURLToPath(import.
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const dir = ensureSyntheticSmall(process.argv[2] ? resolve(process.argv[2]) : undefined);
-  process.stdout.write(`synthetic small checkpoint in ${dir}\n`);
+  // npx tsx bench/synthetic.ts [small|7b] [dir]
+  const which = process.argv[2] ?? 'small';
+  const dir = process.argv[3] ? resolve(process.argv[3]) : undefined;
+  const out = which === '7b' ? ensureSynthetic7B(dir) : ensureSyntheticSmall(dir);
+  process.stdout.write(`synthetic ${which} checkpoint in ${out}\n`);
 }
