@@ -17,6 +17,8 @@
 // 4 accumulators + temporaries fit V8's 16 vector registers).
 // Each `linearQ*` has a `…Rows` form computing output rows [r0, r1) only (row stride still outF) for threads.
 
+import { bf16ToF32, f16ToF32 } from './common';
+
 // @ts-ignore: decorator
 @inline function hsum(v: v128): f32 {
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
@@ -394,6 +396,88 @@ export function embedQ4(out: usize, wq: usize, wd: usize, ids: usize, L: i32, D:
       const byte = <i32>load<u8>(q + (b << 5) + <usize>(j & 15));
       const v = (j < 16 ? byte & 15 : byte >> 4) - 8;
       store<f32>(o + (<usize>c << 2), load<f32>(s + (b << 3)) * <f32>v);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ quantize
+
+/** Element i of a row-major source of dtype 0 = f32, 1 = bf16 (plain, not `bf16Interleave`d), 2 = f16, as f64. */
+// @ts-ignore: decorator
+@inline function srcValue(W: usize, i: usize, dtype: i32): f64 {
+  if (dtype == 0) return <f64>load<f32>(W + (i << 2));
+  if (dtype == 1) return <f64>bf16ToF32(<u32>load<u16>(W + (i << 1)));
+  return <f64>f16ToF32(<u32>load<u16>(W + (i << 1)));
+}
+
+/** JavaScript's `Math.round` (nearest, ties toward +∞) for the f64 v. */
+// @ts-ignore: decorator
+@inline function jsRound(v: f64): f64 {
+  const r = Math.floor(v);
+  return v - r >= 0.5 ? r + 1 : r;
+}
+
+/**
+ * wq, wd (pair layout, paddedRows · nb blocks) = Q8_0 blocks of W (rows, cols) of source dtype 0 f32 / 1 bf16 /
+ * 2 f16: the load-time quantizer. Twin of `quantizeQ8` (bit-exact: the same f64 arithmetic). wq, wd must be
+ * zeroed beforehand for the padding (fresh memory is).
+ */
+export function quantizeQ8(wq: usize, wd: usize, W: usize, rows: i32, cols: i32, dtype: i32): void {
+  const nb = (cols + 31) >> 5;
+  for (let r = 0; r < rows; r++) {
+    const q = wq + rowBase(nb, r, 32);
+    const s = wd + rowBase(nb, r, 4);
+    for (let b = 0; b < nb; b++) {
+      const c0 = b << 5;
+      const c1 = min(cols, c0 + 32);
+      const row = <usize>r * <usize>cols;
+      let amax: f64 = 0;
+      for (let c = c0; c < c1; c++) amax = max(amax, Math.abs(srcValue(W, row + <usize>c, dtype)));
+      const d = <f32>(amax / 127);
+      store<f32>(s + (<usize>b << 3), d);
+      if (d == 0) continue;
+      for (let c = c0; c < c1; c++) {
+        const v = srcValue(W, row + <usize>c, dtype) / <f64>d;
+        store<i8>(q + (<usize>b << 6) + <usize>(c - c0), <i8>(v < 0 ? -jsRound(-v) : jsRound(v)));
+      }
+    }
+  }
+}
+
+/**
+ * wq, wd (pair layout) = Q4_0 blocks of W (rows, cols), source dtype as {@link quantizeQ8}. Twin of `quantizeQ4`
+ * (bit-exact). Writes every block byte (value-0 padding included) but not the scales of an odd count's padding
+ * row: wd must be zeroed beforehand (fresh memory is); wq of the padding row is written as value 0.
+ */
+export function quantizeQ4(wq: usize, wd: usize, W: usize, rows: i32, cols: i32, dtype: i32): void {
+  const nb = (cols + 31) >> 5;
+  for (let r = 0; r < rows + (rows & 1); r++) {
+    const q = wq + rowBase(nb, r, 16);
+    const s = wd + rowBase(nb, r, 4);
+    for (let b = 0; b < nb; b++) {
+      const blk = q + (<usize>b << 5);
+      if (r >= rows) {
+        memory.fill(blk, 0x88, 16); // the padding row: value 0
+        continue;
+      }
+      const c0 = b << 5;
+      const c1 = min(cols, c0 + 32);
+      const row = <usize>r * <usize>cols;
+      let m: f64 = 0;
+      for (let c = c0; c < c1; c++) {
+        const v = srcValue(W, row + <usize>c, dtype);
+        if (Math.abs(v) > Math.abs(m)) m = v;
+      }
+      const d = <f32>(m / -8);
+      store<f32>(s + (<usize>b << 3), d);
+      for (let j = 0; j < 16; j++) {
+        let lo: i32 = 8, hi: i32 = 8;
+        if (d != 0) {
+          if (c0 + j < c1) lo = <i32>min<f64>(15, Math.trunc(srcValue(W, row + <usize>(c0 + j), dtype) / <f64>d + 8.5));
+          if (c0 + j + 16 < c1) hi = <i32>min<f64>(15, Math.trunc(srcValue(W, row + <usize>(c0 + j + 16), dtype) / <f64>d + 8.5));
+        }
+        store<u8>(blk + <usize>j, <u8>(lo | (hi << 4)));
+      }
     }
   }
 }

@@ -24,6 +24,9 @@ export interface QuantKernels {
   linearQ4Rows(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
   embedQ8(out: Ptr, wq: Ptr, wd: Ptr, ids: Ptr, L: number, D: number): void;
   embedQ4(out: Ptr, wq: Ptr, wd: Ptr, ids: Ptr, L: number, D: number): void;
+  /** dtype of W: 0 f32, 1 bf16, 2 f16. */
+  quantizeQ8(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number): void;
+  quantizeQ4(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number): void;
 }
 
 /** The asc flags of asconfig.json's release target, for compiling an entry file on its own. */
@@ -111,6 +114,11 @@ export class WasmHarness {
   /** A copy of `n` f32 at `p`. */
   f32(p: Ptr, n: number): Float32Array {
     return new Float32Array(this.memory.buffer, p, n).slice();
+  }
+
+  /** A copy of `n` bytes at `p`. */
+  u8(p: Ptr, n: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, p, n).slice();
   }
 
   /** A copy of `n` int16 at `p`. */

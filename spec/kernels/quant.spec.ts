@@ -224,6 +224,45 @@ function embedMatches(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
   );
 }
 
+/** f16 bits → f32 value (exact). */
+function f16(h: number): number {
+  const e = (h >> 10) & 31;
+  const m = h & 1023;
+  const v = e === 0 ? m * 2 ** -24 : (1 + m / 1024) * 2 ** (e - 15);
+  return h & 0x8000 ? -v : v;
+}
+
+/** The wasm load-time quantizers (f32 / bf16 / f16 sources) = quantizeQ8 / quantizeQ4 on the f32 values, byte for byte. */
+function quantizerMatches(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
+  fc.assert(
+    fc.property(shapeArb, fc.constantFrom(0, 1, 2), ({ rows, cols, seed, scale }, dtype) => {
+      const w = h();
+      w.reset();
+      let W = weights(rows * cols, scale, seed);
+      let src: ArrayBufferView = W;
+      if (dtype === 1) {
+        const bits = new Uint16Array(rows * cols);
+        const u = new Uint32Array(W.buffer);
+        for (let i = 0; i < bits.length; i++) bits[i] = u[i] >>> 16;
+        W = new Float32Array(new Uint32Array(Array.from(bits, (b) => b << 16)).buffer);
+        src = bits;
+      } else if (dtype === 2) {
+        const r = rng(seed);
+        const bits = Uint16Array.from({ length: rows * cols }, () => ((r() * 0xffff) | 0) & ~(r() < 0.3 ? 0x7800 : 0x4000));
+        W = Float32Array.from(bits, f16);
+        src = bits;
+      }
+      const Q = quantize(kind, W, rows, cols);
+      const wq = w.alloc(Q.quants.byteLength);
+      const wd = w.alloc(Q.scales.byteLength);
+      (kind === 'q8' ? w.q.quantizeQ8 : w.q.quantizeQ4)(wq, wd, w.put(src), rows, cols, dtype);
+      expect(w.u8(wq, Q.quants.byteLength)).toEqual(new Uint8Array(Q.quants.buffer));
+      expect(w.f32(wd, Q.scales.length)).toEqual(Q.scales);
+    }),
+    { ...RUNS, numRuns: 40 },
+  );
+}
+
 describe('assembly/quant.ts kernels = reference integer-dot twin', () => {
   let standalone: WasmHarness;
   beforeAll(async () => {
@@ -232,6 +271,7 @@ describe('assembly/quant.ts kernels = reference integer-dot twin', () => {
   for (const kind of ['q8', 'q4'] as const) {
     it(`${kind} (assembly/quant.ts compiled alone)`, () => kernelMatchesTwin(() => standalone, kind));
     it(`embed ${kind} (compiled alone)`, () => embedMatches(() => standalone, kind));
+    it(`quantize ${kind} from f32 / bf16 / f16 (compiled alone)`, () => quantizerMatches(() => standalone, kind));
   }
 
   // The engine's module: only when `npm run build` has made one that re-exports quant.ts.
