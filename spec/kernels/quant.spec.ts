@@ -282,6 +282,10 @@ describe('assembly/quant.ts kernels = reference integer-dot twin', () => {
     beforeAll(async () => {
       fromBuild = await WasmHarness.quant('build');
     });
-    for (const kind of ['q8', 'q4'] as const) it(kind, () => kernelMatchesTwin(() => fromBuild, kind));
+    for (const kind of ['q8', 'q4'] as const) {
+      it(kind, () => kernelMatchesTwin(() => fromBuild, kind));
+      it(`embed ${kind}`, () => embedMatches(() => fromBuild, kind));
+      it(`quantize ${kind}`, () => quantizerMatches(() => fromBuild, kind));
+    }
   });
 });
