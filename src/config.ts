@@ -57,12 +57,8 @@ export interface ModelConfig {
 
 type Json = Record<string, unknown>;
 
-function field(raw: Json, key: string, source: string): unknown {
-  return raw[key];
-}
-
 function positiveInt(raw: Json, key: string, source: string, fallback?: number): number {
-  const v = field(raw, key, source);
+  const v = raw[key];
   if (v === undefined || v === null) {
     if (fallback !== undefined) return fallback;
     throw new ConfigError(`${source}: missing required field "${key}"`);
@@ -75,7 +71,7 @@ function positiveInt(raw: Json, key: string, source: string, fallback?: number):
 }
 
 function positiveNumber(raw: Json, key: string, source: string, fallback: number): number {
-  const v = field(raw, key, source);
+  const v = raw[key];
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
     throw new ConfigError(`${source}: field "${key}" must be a positive number, got ${JSON.stringify(v)}`);
@@ -84,7 +80,7 @@ function positiveNumber(raw: Json, key: string, source: string, fallback: number
 }
 
 function bool(raw: Json, key: string, source: string, fallback: boolean): boolean {
-  const v = field(raw, key, source);
+  const v = raw[key];
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'boolean') throw new ConfigError(`${source}: field "${key}" must be true or false, got ${JSON.stringify(v)}`);
   return v;
