@@ -27,6 +27,7 @@ import type { ModelState } from '../src/model.ts';
 import { ReferenceModel, type LayerWeights, type Weights } from '../src/reference/model.ts';
 import { causalConv1d, dtBCRmsNorm, embed, linear, rmsNorm, selectiveScan, silu } from '../src/reference/ops.ts';
 import { dequantize, quantize, quantizeActivationQ8 } from '../src/reference/quant.ts';
+import { nextTokenNll } from '../src/eval.ts';
 import { Tokenizer } from '../src/tokenizer/index.ts';
 import { loadGoldenCases, REPO } from '../spec/helpers/goldens.ts';
 
@@ -140,19 +141,6 @@ function argmax(a: Float32Array, off: number, n: number): number {
   return b;
 }
 
-/** Σ over t of −log softmax(logits[t])[ids[t+1]] (f64 log-sum-exp), and the count. */
-function nllSum(logits: Float32Array, ids: ArrayLike<number>, V: number): { sum: number; n: number } {
-  let sum = 0;
-  for (let t = 0; t + 1 < ids.length; t++) {
-    let m = -Infinity;
-    for (let v = 0; v < V; v++) m = Math.max(m, logits[t * V + v]);
-    let s = 0;
-    for (let v = 0; v < V; v++) s += Math.exp(logits[t * V + v] - m);
-    sum += m + Math.log(s) - logits[t * V + ids[t + 1]];
-  }
-  return { sum, n: Math.max(0, ids.length - 1) };
-}
-
 interface Model {
   name: string;
   config: ModelConfig;
@@ -190,9 +178,9 @@ export function measureModel(m: Model, windows = 8): QualityRow[] {
       const all = runWith(c, w, lin, st, s.ids, true);
       logits.push(all);
       if (!m.text) {
-        const r = nllSum(all, s.ids, V);
+        const r = nextTokenNll(all, s.ids, V);
         nll += r.sum;
-        tokens += r.n;
+        tokens += r.count;
       }
       const g: number[] = [];
       let next = argmax(all, (s.ids.length - 1) * V, V);
@@ -211,8 +199,8 @@ export function measureModel(m: Model, windows = 8): QualityRow[] {
       for (let k = 0; k < nw; k++) {
         const ids = m.text.ids.slice(k * W, (k + 1) * W);
         const all = runWith(c, w, lin, fresh(), ids, true);
-        const r = nllSum(all, ids, V);
-        nll += r.sum / r.n;
+        const r = nextTokenNll(all, ids, V);
+        nll += r.mean;
         for (let t = 0; t < W; t++) textArgmax.push(argmax(all, t * V, V));
       }
       nll = (nll / nw) * (nw * (W - 1)); // stored as a sum over tokens, divided below

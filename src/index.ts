@@ -14,3 +14,4 @@ export * as ops from './reference/ops.ts';
 export * from './tokenizer/index.ts';
 export * from './generate/index.ts';
 export * from './oracle/index.ts';
+export { nextTokenNll, type NllResult } from './eval.ts';
