@@ -22,6 +22,7 @@ export type ModelType = 'falcon_mamba' | 'mamba';
 
 /** A normalized model configuration. All sizes are positive integers. */
 export interface ModelConfig {
+  /** `model_type`: `falcon_mamba` adds the dt/B/C RMS norms to Mamba-1. */
   modelType: ModelType;
   /** D: width of the residual stream (`hidden_size`). */
   dModel: number;
@@ -51,7 +52,9 @@ export interface ModelConfig {
   tieWordEmbeddings: boolean;
   /** Token ids from config.json (generation_config.json may override eos for generation). */
   bosTokenId: number | null;
+  /** `eos_token_id`, always as a list (HF allows one id or several). */
   eosTokenId: number[];
+  /** `pad_token_id`, or null when absent. */
   padTokenId: number | null;
 }
 

@@ -29,23 +29,34 @@ export type WeightDType = 'auto' | 'f32' | 'bf16' | 'q8' | 'q4';
 export interface LoadProgress {
   /** Weight bytes read so far and in all. */
   loadedBytes: number;
+  /** Weight bytes to read in all. */
   totalBytes: number;
   /** The tensor being read. */
   tensor: string;
 }
 
+/** Options of {@link loadModel}. */
 export interface LoadOptions {
+  /** Which implementation runs the model (default {@link DEFAULT_BACKEND}). */
   backend?: Backend;
+  /** Weight precision inside the engine (default `auto`: as stored). */
   dtype?: WeightDType;
   /** Worker threads for the wasm backend (default: number of cores). */
   threads?: number;
   /** Tokens per chunk of `prefill` in the wasm backend. */
   chunkSize?: number;
+  /** Called as weight tensors are read, for progress bars. */
   onProgress?: (p: LoadProgress) => void;
 }
 
+/**
+ * A loaded model, whichever backend runs it: a fresh-state `forward` for whole sequences, and explicit
+ * {@link ModelState} for prefill + decode. Both backends give the same logits within the stated tolerances.
+ */
 export interface Model {
+  /** The normalized config the model was built from. */
   readonly config: ModelConfig;
+  /** Which implementation runs the forward pass. */
   readonly backend: Backend;
   /** Logits for every position of `ids` from a fresh state: (T, V) row-major. */
   forward(ids: ArrayLike<number>): Float32Array | Promise<Float32Array>;

@@ -59,6 +59,7 @@ export class Checkpoint {
   private constructor(
     /** The model folder. */
     readonly dir: string,
+    /** The normalized config.json. */
     readonly config: ModelConfig,
     /** Expected tensors by canonical name → where they are stored. */
     readonly tensors: Map<string, TensorInfo>,

@@ -22,11 +22,17 @@ export const MAX_HEADER_BYTES = 100_000_000;
 
 /** Where one tensor lives. Offsets are absolute byte positions in `file`. */
 export interface TensorInfo {
+  /** The tensor's name in the safetensors header (an HF weight name). */
   name: string;
+  /** Element type as stored. */
   dtype: DType;
+  /** Shape, outermost dimension first (row-major). */
   shape: number[];
+  /** Path of the .safetensors file that holds it. */
   file: string;
+  /** Byte offset of the first element in `file`. */
   start: number;
+  /** Byte offset one past the last element in `file`. */
   end: number;
 }
 

@@ -48,13 +48,21 @@ export interface TensorComparison {
   name: string;
   /** Shape in trace a / b (null where absent). */
   shapeA: number[] | null;
+  /** Shape in trace b (null where absent). */
   shapeB: number[] | null;
   /** max |a − b| (NaN when not compared). */
   maxAbs: number;
   /** max |a − b| / max(|b|, rms(b)) (NaN when not compared). */
   maxRel: number;
   /** The element with the largest error / allowance ratio, or null when not compared. */
-  worst: { index: number; a: number; b: number } | null;
+  worst: {
+    /** Flat (row-major) index of the element. */
+    index: number;
+    /** Its value in trace a. */
+    a: number;
+    /** Its value in trace b. */
+    b: number;
+  } | null;
   /** Elements outside tolerance. */
   bad: number;
   /** ok, diverged (values), shape (mismatch), only-a / only-b (missing in the other trace). */

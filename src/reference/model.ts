@@ -229,10 +229,13 @@ export function mambaBlock(
 
 /** The reference implementation of {@link Model}. */
 export class ReferenceModel implements Model {
+  /** Always `reference`. */
   readonly backend = 'reference' as const;
 
   constructor(
+    /** The normalized config the weights were checked against. */
     readonly config: ModelConfig,
+    /** All weights widened to f32, in HF's layout. */
     readonly weights: Weights,
   ) {}
 

@@ -16,12 +16,19 @@ import type { Normalizer } from './normalizers.ts';
 
 /** One entry of tokenizer.json `added_tokens`. */
 export interface AddedToken {
+  /** The token's id. */
   id: number;
+  /** The exact text the token stands for. */
   content: string;
+  /** A special token (skipped by `decode` with `skipSpecialTokens`). */
   special: boolean;
+  /** `single_word`: match only where no word character touches it. */
   singleWord: boolean;
+  /** `lstrip`: the match swallows whitespace on its left. */
   lstrip: boolean;
+  /** `rstrip`: the match swallows whitespace on its right. */
   rstrip: boolean;
+  /** `normalized`: matched against the normalized text instead of the raw text. */
   normalized: boolean;
 }
 

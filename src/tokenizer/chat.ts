@@ -14,7 +14,9 @@ import { TokenizerError } from '../errors.ts';
 
 /** One chat message. Extra fields (e.g. `tool_calls`) are passed to the template unchanged. */
 export interface ChatMessage {
+  /** Who speaks: `system`, `user` or `assistant` (the template decides what it accepts). */
   role: string;
+  /** The message text. */
   content: string;
   [key: string]: unknown;
 }

@@ -14,21 +14,29 @@ import { Tokenizer, type TokenizerOptions } from './tokenizer.ts';
 
 /** What {@link loadTokenizerFiles} found. */
 export interface TokenizerFiles {
+  /** The tokenizer built from tokenizer.json. */
   tokenizer: Tokenizer;
   /** The default chat template, if any. */
   chatTemplate?: string;
   /** All named chat templates (the list form of `chat_template`; the single string form is named "default"). */
   chatTemplates: Record<string, string>;
+  /** `bos_token` from tokenizer_config.json or special_tokens_map.json, when present. */
   bosToken?: string;
+  /** `eos_token`, as above. */
   eosToken?: string;
+  /** `pad_token`, as above. */
   padToken?: string;
+  /** `unk_token`, as above. */
   unkToken?: string;
   /** Ids of the tokens above, looked up in the tokenizer (undefined when absent there). */
   bosTokenId?: number;
+  /** Id of `eosToken`. */
   eosTokenId?: number;
+  /** Id of `padToken`. */
   padTokenId?: number;
   /** transformers' `add_bos_token` / `add_eos_token` flags from tokenizer_config.json, when present. */
   addBosToken?: boolean;
+  /** transformers' `add_eos_token`, when present. */
   addEosToken?: boolean;
   /** The parsed tokenizer_config.json (`{}` when missing). */
   config: Record<string, unknown>;
