@@ -40,7 +40,7 @@ const model = await loadModel(path.join(repo, 'fixtures/models/falcon-odd'), { b
 const ids = [3, 14, 15, 9, 2, 6];
 const viaPrefill = await model.prefill(model.createState(), ids);
 const st = model.createState();
-let viaStep = new Float32Array();
+let viaStep: Float32Array = new Float32Array(0);
 for (const id of ids) viaStep = await model.step(st, id);
 console.log('model prefill == step:', viaPrefill.every((v, i) => Math.abs(v - viaStep[i]) <= 1e-5 * (1 + Math.abs(v))));
 
