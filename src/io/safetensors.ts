@@ -38,11 +38,15 @@ export interface TensorInfo {
 
 /** A parsed and validated safetensors header. */
 export interface SafetensorsHeader {
+  /** The file's path. */
   file: string;
+  /** The file's size in bytes. */
   fileSize: number;
   /** Byte position where tensor data begins (8 + header length). */
   dataStart: number;
+  /** Every tensor of the file by name. */
   tensors: Map<string, TensorInfo>;
+  /** The header's `__metadata__` strings (empty when absent). */
   metadata: Record<string, string>;
 }
 
@@ -199,8 +203,15 @@ export function toF32(bytes: Uint8Array, dtype: DType): Float32Array {
 
 /** A tensor to write: f32 values (written as F32) or raw bytes with their dtype. */
 export interface TensorToWrite {
+  /** The tensor's shape; its product must match the data's element count. */
   shape: number[];
-  data: Float32Array | { dtype: DType; bytes: Uint8Array };
+  /** f32 values, or already-encoded bytes with their dtype. */
+  data: Float32Array | {
+    /** The stored dtype of `bytes`. */
+    dtype: DType;
+    /** Little-endian element bytes. */
+    bytes: Uint8Array;
+  };
 }
 
 /**

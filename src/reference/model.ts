@@ -30,25 +30,42 @@ import {
 
 /** One block's weights, all f32. Shapes in glossary units. */
 export interface LayerWeights {
-  norm: Float32Array; // (D)
-  inProj: Float32Array; // (2E, D)
-  inProjBias: Float32Array | null; // (2E)
-  convWeight: Float32Array; // (E, K)
-  convBias: Float32Array | null; // (E)
-  xProj: Float32Array; // (R+2N, E)
-  dtProj: Float32Array; // (E, R)
-  dtProjBias: Float32Array; // (E)
-  A: Float32Array; // (E, N) = −exp(A_log), computed once at load
-  D: Float32Array; // (E)
-  outProj: Float32Array; // (D, E)
-  outProjBias: Float32Array | null; // (D)
+  /** (D) */
+  norm: Float32Array;
+  /** (2E, D) */
+  inProj: Float32Array;
+  /** (2E) */
+  inProjBias: Float32Array | null;
+  /** (E, K) */
+  convWeight: Float32Array;
+  /** (E) */
+  convBias: Float32Array | null;
+  /** (R+2N, E) */
+  xProj: Float32Array;
+  /** (E, R) */
+  dtProj: Float32Array;
+  /** (E) */
+  dtProjBias: Float32Array;
+  /** (E, N) = −exp(A_log), computed once at load */
+  A: Float32Array;
+  /** (E) */
+  D: Float32Array;
+  /** (D, E) */
+  outProj: Float32Array;
+  /** (D) */
+  outProjBias: Float32Array | null;
 }
 
+/** Every weight of the model, f32, in glossary shapes. */
 export interface Weights {
-  embeddings: Float32Array; // (V, D)
+  /** (V, D) */
+  embeddings: Float32Array;
+  /** One entry per block, in order. */
   layers: LayerWeights[];
-  normF: Float32Array; // (D)
-  lmHead: Float32Array; // (V, D); the same array as `embeddings` when tied
+  /** (D) */
+  normF: Float32Array;
+  /** (V, D); the same array as `embeddings` when tied */
+  lmHead: Float32Array;
 }
 
 /** Reads every weight of a checkpoint, widened to f32, one tensor at a time. */
