@@ -134,7 +134,7 @@ describe('wasm engine input checks', () => {
     const m2 = await loadModel(other, { backend: 'wasm' });
     expect(() => m.step(m2.createState(), 0)).toThrow(/state does not fit this model/);
     expect(() => m.prefill({ conv: new Float32Array(3), ssm: new Float32Array(3), position: 0 }, [1])).toThrow(InputError);
-    await expect(loadModel(d, { backend: 'wasm', dtype: 'q4' })).rejects.toThrow(InputError);
+    await expect(loadModel(d, { backend: 'wasm', dtype: 'q5' as never })).rejects.toThrow(InputError);
     await expect(loadModel(d, { backend: 'wasm', chunkSize: 0 })).rejects.toThrow(InputError);
   });
 

@@ -31,6 +31,16 @@ export interface Kernels {
   residualAdd(h: Ptr, o: Ptr, n: number): void;
   copyRows(out: Ptr, x: Ptr, L: number, n: number, stride: number): void;
   streamRead(p: Ptr, bytes: number): number;
+  // Quantized weights (assembly/quant.ts, docs/quantization.md).
+  quantizeActivationQ8(xq: Ptr, xd: Ptr, x: Ptr, L: number, n: number): void;
+  linearQ8(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
+  linearQ4(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
+  linearQ8Rows(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
+  linearQ4Rows(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
+  embedQ8(out: Ptr, wq: Ptr, wd: Ptr, ids: Ptr, L: number, D: number): void;
+  embedQ4(out: Ptr, wq: Ptr, wd: Ptr, ids: Ptr, L: number, D: number): void;
+  quantizeQ8(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number): void;
+  quantizeQ4(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number): void;
 }
 
 /** The ABI version this TypeScript side was written against (assembly/index.ts `abiVersion`). */

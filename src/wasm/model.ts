@@ -27,19 +27,23 @@ import type { DType } from '../io/safetensors.ts';
 import { InputError } from '../errors.ts';
 import { zeroState, stateFloats, type LoadOptions, type Model, type ModelState } from '../model.ts';
 import { checkIds, checkState } from '../reference/model.ts';
+import { blocksPerRow, quantBytes } from '../reference/quant.ts';
 import { loadState, saveState } from '../state.ts';
 import { compileKernels, createMemory, instantiateKernels, type Kernels } from './kernels.ts';
 import { f32, MemoryPlan, u8 } from './memory.ts';
 
-/** How a matrix is held in wasm memory. */
-export type MatrixDType = 'f32' | 'bf16' | 'f16';
+/** How a matrix is held in wasm memory: as stored, or block-quantized (docs/quantization.md, pair layout). */
+export type MatrixDType = 'f32' | 'bf16' | 'f16' | 'q8' | 'q4';
 
 /** A matrix (rows, cols) in wasm memory. */
 export interface Matrix {
+  /** The weights (q8/q4: the quants). */
   ptr: number;
   dtype: MatrixDType;
   rows: number;
   cols: number;
+  /** q8/q4: the f32 block scales; 0 otherwise. */
+  scales: number;
 }
 
 /** Byte offsets of one block's weights; 0 = absent (optional biases). Shapes in glossary units. */
@@ -73,6 +77,9 @@ export interface ScratchPlan {
   o: number; // (C, D) out_proj output
   hf: number; // (C, D) norm_f output
   logits: number; // (C, V)
+  xq: number; // (C, nb·32) int16 quantized activation (q8/q4 models; 0 otherwise), nb = ceil(max inF / 32)
+  xd: number; // (C, nb) f32 its block scales
+  xz: number; // (C, 2E) whole in_proj output when its halves cannot be split (q8/q4 with odd E); 0 otherwise
   conv: number; // (nLayer, E, K−1) state slot for states that live outside wasm memory (copied in and out)
   ssm: number; // (nLayer, E, N)
 }
@@ -95,6 +102,8 @@ export interface WasmPlan {
   chunkSize: number;
   bytes: number;
   weightBytes: number;
+  /** q8/q4 loads: a region holding one stored tensor while it is quantized into place (0 otherwise). */
+  staging: number;
 }
 
 const DEFAULT_CHUNK = 64;
@@ -106,12 +115,23 @@ const DEFAULT_CHUNK = 64;
 const STATE_SLOTS = 4;
 
 function matrixDType(stored: DType, wanted: LoadOptions['dtype']): MatrixDType {
-  if (wanted === 'f32') return 'f32';
+  if (wanted === 'f32' || wanted === 'q8' || wanted === 'q4') return wanted;
   if (wanted === 'bf16') return 'bf16';
   return stored === 'F32' ? 'f32' : stored === 'BF16' ? 'bf16' : 'f16';
 }
 
-const BYTES: Record<MatrixDType, number> = { f32: 4, bf16: 2, f16: 2 };
+const BYTES: Record<'f32' | 'bf16' | 'f16', number> = { f32: 4, bf16: 2, f16: 2 };
+const STORED_BYTES: Partial<Record<DType, number>> = { F32: 4, BF16: 2, F16: 2 };
+const STORED_CODE: Partial<Record<DType, number>> = { F32: 0, BF16: 1, F16: 2 };
+
+/** Byte offsets of rows [r, …) of `m` (r even for q8/q4: the pair layout keeps an even row start a valid matrix). */
+function rowOffset(m: Matrix, r: number): { ptr: number; scales: number } {
+  if (m.dtype === 'q8' || m.dtype === 'q4') {
+    const nb = blocksPerRow(m.cols);
+    return { ptr: m.ptr + r * nb * (m.dtype === 'q8' ? 32 : 16), scales: m.scales + r * nb * 4 };
+  }
+  return { ptr: m.ptr + r * m.cols * BYTES[m.dtype], scales: 0 };
+}
 
 /** Lays out weights, scratch and the state slot for a config (no memory is touched). */
 export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dtype: LoadOptions['dtype'] = 'auto'): WasmPlan {
@@ -120,9 +140,16 @@ export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dt
   const plan = new MemoryPlan(base);
   const vec = (name: string, n: number) => plan.alloc(name, n * 4);
   const mat = (name: string, rows: number, cols: number): Matrix => {
-    const dt = matrixDType(ckpt.info(name).dtype, dtype);
-    return { ptr: plan.alloc(name, rows * cols * BYTES[dt]), dtype: dt, rows, cols };
+    const stored = ckpt.info(name).dtype;
+    const dt = matrixDType(stored, dtype);
+    if (dt === 'q8' || dt === 'q4') {
+      staging = Math.max(staging, rows * cols * (STORED_BYTES[stored] ?? 4));
+      const qb = quantBytes(dt, rows, cols);
+      return { ptr: plan.alloc(name, qb.quants), dtype: dt, rows, cols, scales: plan.alloc(name + '.scales', qb.scales) };
+    }
+    return { ptr: plan.alloc(name, rows * cols * BYTES[dt]), dtype: dt, rows, cols, scales: 0 };
   };
+  let staging = 0;
   const layers: LayerPlan[] = [];
   for (let i = 0; i < nLayer; i++) {
     const p = `backbone.layers.${i}.`;
@@ -146,6 +173,8 @@ export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dt
   const lmHead = c.tieWordEmbeddings ? embeddings : mat('lm_head.weight', V, Dm);
   const weightBytes = plan.size - base;
   const C = chunkSize;
+  const quantized = dtype === 'q8' || dtype === 'q4';
+  const nbMax = blocksPerRow(Math.max(Dm, E, R));
   const scratch: ScratchPlan = {
     ids: plan.alloc('ids', C * 4),
     h: vec('h', C * Dm),
@@ -160,6 +189,9 @@ export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dt
     o: vec('o', C * Dm),
     hf: vec('hf', C * Dm),
     logits: vec('logits', C * V),
+    xq: quantized ? plan.alloc('xq', C * nbMax * 32 * 2) : 0,
+    xd: quantized ? vec('xd', C * nbMax) : 0,
+    xz: quantized && E % 2 === 1 ? vec('xz', C * 2 * E) : 0,
     conv: vec('state.conv', nLayer * E * (K - 1)),
     ssm: vec('state.ssm', nLayer * E * N),
   };
@@ -167,7 +199,8 @@ export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dt
   for (let i = 0; i < STATE_SLOTS; i++) {
     slots.push({ conv: vec(`slot${i}.conv`, nLayer * E * (K - 1)), ssm: vec(`slot${i}.ssm`, nLayer * E * N) });
   }
-  return { layers, embeddings, normF, lmHead, scratch, slots, chunkSize: C, bytes: plan.size, weightBytes };
+  const stagingPtr = staging ? plan.alloc('staging', staging) : 0;
+  return { layers, embeddings, normF, lmHead, scratch, slots, chunkSize: C, bytes: plan.size, weightBytes, staging: stagingPtr };
 }
 
 /** f32 → bf16 bits, round to nearest even (used only when `dtype: 'bf16'` narrows f32/f16 weights). */
@@ -193,6 +226,16 @@ async function loadWeights(ckpt: Checkpoint, plan: WasmPlan, memory: WebAssembly
   const mat = async (name: string, m: Matrix) => {
     const stored = ckpt.info(name).dtype;
     const n = m.rows * m.cols;
+    if (m.dtype === 'q8' || m.dtype === 'q4') {
+      // One stored tensor at a time into the staging region, then quantized into place by the wasm quantizer.
+      const code = STORED_CODE[stored];
+      if (code === undefined) throw new InputError(`${name}: cannot quantize a ${stored} tensor`);
+      await ckpt.readInto(name, u8(memory, plan.staging, n * (STORED_BYTES[stored] ?? 4)));
+      if (m.dtype === 'q8') k.quantizeQ8(m.ptr, m.scales, plan.staging, m.rows, m.cols, code);
+      else k.quantizeQ4(m.ptr, m.scales, plan.staging, m.rows, m.cols, code);
+      progress(name);
+      return;
+    }
     if (m.dtype === 'f32' && stored !== 'F32') f32(memory, m.ptr, n).set(await ckpt.readF32(name));
     else if (m.dtype === 'bf16' && stored !== 'BF16') roundToBf16(await ckpt.readF32(name), new Uint16Array(memory.buffer, m.ptr, n));
     else await ckpt.readInto(name, u8(memory, m.ptr, n * BYTES[m.dtype]));
@@ -302,10 +345,15 @@ export class WasmModel implements Model {
   }
 
   /** out (L, outF) = x (L, inF) @ m ᵀ (+ bias), picking the kernel of the matrix's dtype. */
-  private linear(out: number, x: number, m: Matrix, bias: number, L: number, rowStart = 0, rows = m.rows): void {
-    const W = m.ptr + rowStart * m.cols * BYTES[m.dtype];
+  private linear(out: number, x: number, m: Matrix, bias: number, L: number, rowStart = 0, rows = m.rows, xQuantized = false): void {
+    const { ptr: W, scales } = rowOffset(m, rowStart);
     const b = bias ? bias + rowStart * 4 : 0;
-    if (m.dtype === 'bf16') this.k.linearBf16(out, x, W, b, L, m.cols, rows);
+    if (m.dtype === 'q8' || m.dtype === 'q4') {
+      const s = this.plan.scratch;
+      if (!xQuantized) this.k.quantizeActivationQ8(s.xq, s.xd, x, L, m.cols);
+      if (m.dtype === 'q8') this.k.linearQ8(out, s.xq, s.xd, W, scales, b, L, m.cols, rows);
+      else this.k.linearQ4(out, s.xq, s.xd, W, scales, b, L, m.cols, rows);
+    } else if (m.dtype === 'bf16') this.k.linearBf16(out, x, W, b, L, m.cols, rows);
     else if (m.dtype === 'f32') this.k.linearF32(out, x, W, b, L, m.cols, rows);
     else this.k.linearF16(out, x, W, b, L, m.cols, rows);
   }
@@ -322,8 +370,15 @@ export class WasmModel implements Model {
     const ssm = st.ssm + i * E * N * 4;
     k.rmsNorm(s.u, s.h, w.norm, L, Dm, c.normEps);
     // in_proj as two matmuls over its two row halves, so x and z land contiguous (L, E) each.
-    this.linear(s.x, s.u, w.inProj, w.inProjBias, L, 0, E);
-    this.linear(s.z, s.u, w.inProj, w.inProjBias, L, E, E);
+    if (s.xz) {
+      // q8/q4 with odd E: row E starts mid-pair, so run the whole matrix and split its output.
+      this.linear(s.xz, s.u, w.inProj, w.inProjBias, L);
+      k.copyRows(s.x, s.xz, L, E, 2 * E);
+      k.copyRows(s.z, s.xz + E * 4, L, E, 2 * E);
+    } else {
+      this.linear(s.x, s.u, w.inProj, w.inProjBias, L, 0, E);
+      this.linear(s.z, s.u, w.inProj, w.inProjBias, L, E, E, true); // the x of in_proj is already quantized (q8/q4)
+    }
     if (L === 1) k.causalConv1dStep(s.xc, s.x, w.convWeight, w.convBias, conv, E, K);
     else k.causalConv1d(s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K);
     this.linear(s.dbc, s.xc, w.xProj, 0, L);
@@ -369,6 +424,8 @@ export class WasmModel implements Model {
       const e = this.plan.embeddings;
       if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm);
       else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
+      else if (e.dtype === 'q8') k.embedQ8(s.h, e.ptr, e.scales, s.ids, L, Dm);
+      else if (e.dtype === 'q4') k.embedQ4(s.h, e.ptr, e.scales, s.ids, L, Dm);
       else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
       for (let i = 0; i < c.nLayer; i++) this.block(i, L, where);
       if (allLogits) {
@@ -392,13 +449,15 @@ export class WasmModel implements Model {
 
 /**
  * Loads a checkpoint into a new wasm memory and returns the model. `options.dtype`: `auto` (stored dtype,
- * default), `f32` (widen every matrix), `bf16` (keep bf16, round f32/f16 matrices to bf16); `q8`/`q4` arrive
- * with issue 6. `options.chunkSize` (default 64): tokens per prefill chunk (scratch memory scales with it).
+ * default), `f32` (widen every matrix), "bf16` (keep bf16, round f32/f16 matrices to bf16);
+ * `q8`/`q4`: in_proj, x_proj, dt_proj, out_proj, embeddings and
+ * lm_head block-quantized at load (docs/quantization.md), dequantized inside the kernels' dot products; conv, A, D,
+ * biases and norms stay f32. `options.chunkSize` (default 64): tokens per prefill chunk (scratch memory scales with it).
  */
 export async function loadWasmModel(ckpt: Checkpoint, options: LoadOptions = {}): Promise<Model> {
   const dtype = options.dtype ?? 'auto';
-  if (dtype !== 'auto' && dtype !== 'f32' && dtype !== 'bf16') {
-    throw new InputError(`dtype "${dtype}" is not supported by the wasm backend yet (use "auto", "f32" or "bf16")`);
+  if (!['auto', 'f32', 'bf16', 'q8', 'q4'].includes(dtype)) {
+    throw new InputError(`dtype "${dtype}" is not supported (use "auto", "f32", "bf16", "q8" or "q4")`);
   }
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new InputError(`chunkSize must be a positive integer, got ${chunkSize}`);
