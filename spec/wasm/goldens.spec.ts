@@ -1,5 +1,5 @@
 // The wasm backend against every golden made by Hugging Face transformers: the shared public set
-// (../shared/goldens) and the project's fixtures (fixtures/goldens/*.json, when present).
+// (../shared/goldens) and the project's fixtures (fixtures/goldens/*.json, when present), on 1 and 2 threads.
 //
 // Tolerance on logits: the same rule as the reference backend (spec/reference/goldens.spec.ts),
 // |ours − HF| ≤ 5e-5 + 5e-5·|HF|. The wasm kernels sum in f32 SIMD lanes and use a polynomial exp in the scan,
@@ -20,11 +20,11 @@ describe('golden cases exist for the wasm backend', () => {
   });
 });
 
-for (const gc of cases) {
-  describe(`wasm vs transformers: ${gc.name} (${gc.storageDtype})`, () => {
+for (const gc of cases) for (const threads of [1, 2]) {
+  describe(`wasm vs transformers: ${gc.name} (${gc.storageDtype}), threads ${threads}`, () => {
     let model: Model;
     it('loads', async () => {
-      model = await loadModel(gc.modelDir, { backend: 'wasm' });
+      model = await loadModel(gc.modelDir, { backend: 'wasm', threads });
       expect(model.backend).toBe('wasm');
     });
 

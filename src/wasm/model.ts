@@ -31,6 +31,8 @@ import { blocksPerRow, quantBytes } from '../reference/quant.ts';
 import { loadState, saveState } from '../state.ts';
 import { compileKernels, createMemory, instantiateKernels, type Kernels } from './kernels.ts';
 import { f32, MemoryPlan, u8 } from './memory.ts';
+import { JOB, ThreadPool, type JobId } from './threads.ts';
+import { availableParallelism } from 'node:os';
 
 /** How a matrix is held in wasm memory: as stored, or block-quantized (docs/quantization.md, pair layout). */
 export type MatrixDType = 'f32' | 'bf16' | 'f16' | 'q8' | 'q4';
@@ -107,6 +109,9 @@ export interface WasmPlan {
 }
 
 const DEFAULT_CHUNK = 64;
+
+/** Matrices with fewer weights than this run on the calling thread alone (a hand-off costs a few µs). */
+const PARALLEL_MIN_WEIGHTS = 1 << 15;
 
 /**
  * States that live in wasm memory at once. A slot saves copying the whole state in and out on every call
@@ -281,6 +286,9 @@ export class WasmModel implements Model {
     readonly plan: WasmPlan,
     private memory: WebAssembly.Memory | null,
     private readonly k: Kernels,
+    private readonly pool: ThreadPool | null = null,
+    /** Why the model runs on fewer threads than asked (workers could not start), or null. */
+    readonly threadNotice: string | null = null,
   ) {
     this.freeSlots = plan.slots.map((_, i) => plan.slots.length - 1 - i);
   }
@@ -339,9 +347,21 @@ export class WasmModel implements Model {
     return loadState(this.config, bytes);
   }
 
+  /** Threads the matmuls run on (the calling thread included). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
   dispose(): void {
     this.disposed = true;
     this.memory = null;
+    this.pool?.dispose();
+  }
+
+  /** Runs a row-sliced kernel over rows [0, rows): split across the pool for large matrices, else alone. */
+  private rows(job: JobId, args: number[], rows: number, cols: number, run: (r0: number, r1: number) => void): void {
+    if (this.pool && rows >= 4 && rows * cols >= PARALLEL_MIN_WEIGHTS) this.pool.rows(job, args, rows, run);
+    else run(0, rows);
   }
 
   /** out (L, outF) = x (L, inF) @ m ᵀ (+ bias), picking the kernel of the matrix's dtype. */
@@ -351,11 +371,14 @@ export class WasmModel implements Model {
     if (m.dtype === 'q8' || m.dtype === 'q4') {
       const s = this.plan.scratch;
       if (!xQuantized) this.k.quantizeActivationQ8(s.xq, s.xd, x, L, m.cols);
-      if (m.dtype === 'q8') this.k.linearQ8(out, s.xq, s.xd, W, scales, b, L, m.cols, rows);
-      else this.k.linearQ4(out, s.xq, s.xd, W, scales, b, L, m.cols, rows);
-    } else if (m.dtype === 'bf16') this.k.linearBf16(out, x, W, b, L, m.cols, rows);
-    else if (m.dtype === 'f32') this.k.linearF32(out, x, W, b, L, m.cols, rows);
-    else this.k.linearF16(out, x, W, b, L, m.cols, rows);
+      const f = m.dtype === 'q8' ? this.k.linearQ8Rows : this.k.linearQ4Rows;
+      const job = m.dtype === 'q8' ? JOB.linearQ8Rows : JOB.linearQ4Rows;
+      this.rows(job, [out, s.xq, s.xd, W, scales, b, L, m.cols, rows], rows, m.cols, (r0, r1) => f(out, s.xq, s.xd, W, scales, b, L, m.cols, rows, r0, r1));
+      return;
+    }
+    const f = m.dtype === 'bf16' ? this.k.linearBf16Rows : m.dtype === 'f32' ? this.k.linearF32Rows : this.k.linearF16Rows;
+    const job = m.dtype === 'bf16' ? JOB.linearBf16Rows : m.dtype === 'f32' ? JOB.linearF32Rows : JOB.linearF16Rows;
+    this.rows(job, [out, x, W, b, L, m.cols, rows], rows, m.cols, (r0, r1) => f(out, x, W, b, L, m.cols, rows, r0, r1));
   }
 
   /** One Mamba block over the L tokens in scratch `h`, state in `st` (the wasm twin of reference `mambaBlock`). */
@@ -452,7 +475,9 @@ export class WasmModel implements Model {
  * default), `f32` (widen every matrix), "bf16` (keep bf16, round f32/f16 matrices to bf16);
  * `q8`/`q4`: in_proj, x_proj, dt_proj, out_proj, embeddings and
  * lm_head block-quantized at load (docs/quantization.md), dequantized inside the kernels' dot products; conv, A, D,
- * biases and norms stay f32. `options.chunkSize` (default 64): tokens per prefill chunk (scratch memory scales with it).
+ * biases and norms stay f32. `options.threads` (default: the cores,
+ * `os.availableParallelism()`): matmuls split by rows over that many threads (src/wasm/threads.ts); if workers
+ * cannot start, the model runs on 1 thread and says why in `threadNotice`. `options.chunkSize` (default 64): tokens per prefill chunk (scratch memory scales with it).
  */
 export async function loadWasmModel(ckpt: Checkpoint, options: LoadOptions = {}): Promise<Model> {
   const dtype = options.dtype ?? 'auto';
@@ -474,5 +499,16 @@ export async function loadWasmModel(ckpt: Checkpoint, options: LoadOptions = {})
   const memory = createMemory(plan.bytes);
   const k = await instantiateKernels(module, memory);
   await loadWeights(ckpt, plan, memory, k, options);
-  return new WasmModel(ckpt.config, plan, memory, k);
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new InputError(`threads must be a positive integer, got ${threads}`);
+  let pool: ThreadPool | null = null;
+  let notice: string | null = null;
+  if (threads > 1) {
+    try {
+      pool = await ThreadPool.start(module, memory, threads);
+    } catch (e) {
+      notice = `kernel workers could not start (${e instanceof Error ? e.message : String(e)}); running on 1 thread`;
+    }
+  }
+  return new WasmModel(ckpt.config, plan, memory, k, pool, notice);
 }

@@ -1,0 +1,65 @@
+// The thread pool (issue 6 §1): threads 1 vs 2 (and 3, more than the cores) give the same logits within
+// 1e-5 + 1e-5·|x| — each output row is computed by exactly one thread with the same kernel, so in practice they
+// are bit-identical; the tolerance only allows for a future split of the reductions. Every dtype's dispatch is
+// covered (f32 storage, bf16, q8, q4); a model never disposed must not keep the process alive (checked in a child
+// process); the HF goldens with threads: 2 are in goldens.spec.ts.
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadModel, type WeightDType } from '../../src/index.ts';
+import { WasmModel } from '../../src/wasm/model.ts';
+import { expectClose } from '../helpers/close.ts';
+import { rng, writeTinyModel } from '../helpers/tiny-model.ts';
+
+const SAME = { atol: 1e-5, rtol: 1e-5 };
+const SHAPE = { model_type: 'falcon_mamba' as const, hidden_size: 96, intermediate_size: 384, state_size: 16, conv_kernel: 4, time_step_rank: 6, num_hidden_layers: 2, vocab_size: 515, tie_word_embeddings: false };
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe('wasm threads', () => {
+  const dir = writeTinyModel(SHAPE, 3);
+  dirs.push(dir);
+  const r = rng(5);
+  const ids = Array.from({ length: 21 }, () => Math.floor(r() * SHAPE.vocab_size));
+
+  for (const dtype of ['auto', 'bf16', 'q8', 'q4'] as WeightDType[]) {
+    it(`dtype ${dtype}: threads 2 and 3 = threads 1 (forward, prefill + steps)`, async () => {
+      const one = await loadModel(dir, { backend: 'wasm', dtype, threads: 1, chunkSize: 8 });
+      const ref = await one.forward(ids);
+      for (const threads of [2, 3]) {
+        const m = await loadModel(dir, { backend: 'wasm', dtype, threads, chunkSize: 8 });
+        expect(m).toBeInstanceOf(WasmModel);
+        expect((m as WasmModel).threadNotice).toBeNull();
+        expect((m as WasmModel).threads).toBe(threads);
+        expectClose(await m.forward(ids), ref, SAME, `${dtype} threads ${threads} forward`);
+        const st = m.createState();
+        await m.prefill(st, ids.slice(0, 10));
+        const V = SHAPE.vocab_size;
+        for (let t = 10; t < ids.length; t++) {
+          expectClose(await m.step(st, ids[t]), ref.subarray(t * V, (t + 1) * V), SAME, `${dtype} threads ${threads} step ${t}`);
+        }
+        await m.dispose();
+      }
+      await one.dispose();
+    });
+  }
+
+  it('threads defaults to the cores; bad values are InputErrors', async () => {
+    const m = (await loadModel(dir, { backend: 'wasm' })) as WasmModel;
+    const { availableParallelism } = await import('node:os');
+    expect(m.threads).toBe(availableParallelism());
+    await m.dispose();
+    await expect(loadModel(dir, { backend: 'wasm', threads: 0 })).rejects.toThrow(/threads/);
+  });
+
+  it('a process whose 2-thread model was not disposed still exits', () => {
+    const code = `import { loadModel } from './src/index.ts';
+const m = await loadModel(${JSON.stringify(dir)}, { backend: 'wasm', threads: 2 });
+await m.forward([1, 2, 3]);
+console.log('done', m.threads);`;
+    const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    expect(res.stderr).toBe('');
+    expect(res.stdout.trim()).toBe('done 2');
+    expect(res.status).toBe(0);
+  });
+});

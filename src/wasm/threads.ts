@@ -1,0 +1,103 @@
+/**
+ * The wasm backend's thread pool (issue 6 §1): `threads − 1` workers (src/wasm/worker.js) instantiate the same
+ * compiled kernels over the model's shared memory; the calling thread is thread 0. A matmul is split by output
+ * rows (`linear…Rows`, boundaries rounded to even rows so q8/q4 row pairs and bf16 2-row tiles stay whole).
+ *
+ * Synchronization is a control block in its own SharedArrayBuffer: Int32 [0] generation, [1] pending, [2] job,
+ * [16 .. 16+threads] row bounds; Float64 at byte 256: the job's arguments. The caller writes a job, bumps the
+ * generation and notifies; each worker spins briefly (bounded) then blocks in `Atomics.wait`, so an idle pool
+ * burns no core. The caller runs its slice, then waits (bounded spin, then `Atomics.wait`) for `pending` = 0.
+ * Workers are `unref`'d, so a process whose model was never disposed still exits; `dispose` stops them.
+ */
+import { Worker } from 'node:worker_threads';
+
+/** Row-sliced kernels a job can run (index = the job id in worker.js). */
+export const JOB = { linearF32Rows: 1, linearBf16Rows: 2, linearF16Rows: 3, linearQ8Rows: 4, linearQ4Rows: 5 } as const;
+
+/** A job id of {@link JOB}. */
+export type JobId = (typeof JOB)[keyof typeof JOB];
+
+const GEN = 0;
+const PENDING = 1;
+const FN = 2;
+const BOUNDS = 16;
+const SPIN = 20000;
+
+/** A pool of kernel workers over one shared memory. */
+export class ThreadPool {
+  private readonly ctl: Int32Array;
+  private readonly args: Float64Array;
+  private stopped = false;
+
+  private constructor(
+    /** Threads in all, the caller included. */
+    readonly threads: number,
+    private readonly workers: Worker[],
+    control: SharedArrayBuffer,
+  ) {
+    this.ctl = new Int32Array(control, 0, 64);
+    this.args = new Float64Array(control, 256, 16);
+  }
+
+  /**
+   * Starts `threads − 1` workers over `memory` and waits until each has instantiated the kernels. Rejects if a
+   * worker cannot start (the caller then falls back to one thread).
+   */
+  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<ThreadPool> {
+    const control = new SharedArrayBuffer(512);
+    const url = new URL('./worker.js', import.meta.url);
+    const workers: Worker[] = [];
+    try {
+      for (let i = 1; i < threads; i++) {
+        const w = new Worker(url, { workerData: { module, memory, control, index: i }, execArgv: [] });
+        workers.push(w);
+        await new Promise<void>((resolve, reject) => {
+          w.once('message', () => resolve());
+          w.once('error', reject);
+          w.once('exit', (code) => reject(new Error(`kernel worker exited with code ${code} while starting`)));
+        });
+        w.removeAllListeners('exit');
+        w.removeAllListeners('error');
+        w.on('error', () => {}); // a worker error after start surfaces as a stuck job's timeout in the caller's spec
+        w.unref();
+      }
+    } catch (e) {
+      for (const w of workers) void w.terminate();
+      throw e;
+    }
+    return new ThreadPool(threads, workers, control);
+  }
+
+  /**
+   * Runs a `linear…Rows` kernel over output rows [0, outF) split across the threads; `run(r0, r1)` is the
+   * caller's own slice (the same kernel in the caller's instance). `args` are the kernel's arguments before r0.
+   */
+  rows(job: JobId, args: number[], outF: number, run: (r0: number, r1: number) => void): void {
+    const T = this.threads;
+    const ctl = this.ctl;
+    for (let i = 0; i < args.length; i++) this.args[i] = args[i];
+    for (let i = 0; i <= T; i++) ctl[BOUNDS + i] = i === T ? outF : Math.min(outF, Math.round((outF * i) / T / 2) * 2);
+    ctl[FN] = job;
+    Atomics.store(ctl, PENDING, T - 1);
+    Atomics.add(ctl, GEN, 1);
+    Atomics.notify(ctl, GEN);
+    const r1 = ctl[BOUNDS + 1];
+    if (r1 > 0) run(0, r1);
+    let p = Atomics.load(ctl, PENDING);
+    for (let i = 0; p !== 0 && i < SPIN; i++) p = Atomics.load(ctl, PENDING);
+    while (p !== 0) {
+      Atomics.wait(ctl, PENDING, p);
+      p = Atomics.load(ctl, PENDING);
+    }
+  }
+
+  /** Stops and terminates the workers. */
+  dispose(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    Atomics.store(this.ctl, FN, 0);
+    Atomics.add(this.ctl, GEN, 1);
+    Atomics.notify(this.ctl, GEN);
+    for (const w of this.workers) void w.terminate();
+  }
+}
