@@ -26,7 +26,7 @@ import type { Checkpoint } from '../io/checkpoint.ts';
 import type { DType } from '../io/safetensors.ts';
 import { InputError } from '../errors.ts';
 import { zeroState, stateFloats, type LoadOptions, type Model, type ModelState } from '../model.ts';
-import { checkIds, checkState } from '../reference/model.ts';
+import { checkIds, checkState, type TraceHook } from '../reference/model.ts';
 import { blocksPerRow, quantBytes } from '../reference/quant.ts';
 import { loadState, saveState } from '../state.ts';
 import { compileKernels, createMemory, instantiateKernels, type Kernels } from './kernels.ts';
@@ -381,6 +381,60 @@ export class WasmModel implements Model {
     this.rows(job, [out, x, W, b, L, m.cols, rows], rows, m.cols, (r0, r1) => f(out, x, W, b, L, m.cols, rows, r0, r1));
   }
 
+  /**
+   * While {@link trace} runs: records rows × cols f32 values at byte offset `ptr` (a column window
+   * [col0, col0+cols) of rows of `stride` floats) under a trace name. Null otherwise: the hot path pays one test.
+   */
+  private tracer: ((name: string, ptr: number, rows: number, cols: number, stride?: number, col0?: number) => void) | null = null;
+
+  /**
+   * A forward pass from a fresh state calling `hook` with the intermediates this engine holds, under the
+   * oracle's names (src/oracle/names.ts), each (L, …) over all L tokens: embeddings; per layer input, norm,
+   * mixer.in_proj.x / z, mixer.conv1d.out (conv and silu are fused: no pre_silu), mixer.x_proj.out and its dt/B/C
+   * (raw, and normed for FalconMamba), mixer.dt_proj.out, mixer.gated (the fused scan's output), mixer.out_proj.out,
+   * output, and the final mixer.conv_state / mixer.ssm_state; then norm_f and logits. What it does not hold shows
+   * as "only in B" in `compare` against the reference's trace.
+   */
+  trace(ids: ArrayLike<number>, hook: TraceHook): void {
+    const memory = this.memory;
+    if (this.disposed || !memory) throw new InputError('this model has been disposed');
+    const parts = new Map<string, { cols: number; chunks: Float32Array[] }>();
+    this.tracer = (name, ptr, rows, cols, stride = cols, col0 = 0) => {
+      const v = new Float32Array(rows * cols);
+      const src = f32(memory, ptr, rows * stride);
+      for (let r = 0; r < rows; r++) v.set(src.subarray(r * stride + col0, r * stride + col0 + cols), r * cols);
+      const entry = parts.get(name) ?? { cols, chunks: [] };
+      entry.chunks.push(v);
+      parts.set(name, entry);
+    };
+    const state = zeroState(this.config);
+    let logits: Float32Array;
+    try {
+      logits = this.run(state, ids, true);
+    } finally {
+      this.tracer = null;
+    }
+    const { dInner: E, dState: N, dConv: K, vocabSize: V } = this.config;
+    for (const [name, { cols, chunks }] of parts) {
+      const rows = chunks.reduce((a, ch) => a + ch.length / cols, 0);
+      const all = new Float32Array(rows * cols);
+      let at = 0;
+      for (const ch of chunks) {
+        all.set(ch, at);
+        at += ch.length;
+      }
+      hook(name, all, [rows, cols]);
+      // The final states follow each layer's output, as in the reference's trace order.
+      const m = /^layers\.(\d+)\.output$/.exec(name);
+      if (m) {
+        const i = Number(m[1]);
+        hook(`layers.${i}.mixer.conv_state`, state.conv.slice(i * E * (K - 1), (i + 1) * E * (K - 1)), [E, K - 1]);
+        hook(`layers.${i}.mixer.ssm_state`, state.ssm.slice(i * E * N, (i + 1) * E * N), [E, N]);
+      }
+    }
+    hook('logits', logits, [ids.length, V]);
+  }
+
   /** One Mamba block over the L tokens in scratch `h`, state in `st` (the wasm twin of reference `mambaBlock`). */
   private block(i: number, L: number, st: StateSlot): void {
     const c = this.config;
@@ -391,7 +445,11 @@ export class WasmModel implements Model {
     const W = R + 2 * N;
     const conv = st.conv + i * E * (K - 1) * 4;
     const ssm = st.ssm + i * E * N * 4;
+    const tr = this.tracer;
+    const p = `layers.${i}.`;
+    tr?.(p + 'input', s.h, L, Dm);
     k.rmsNorm(s.u, s.h, w.norm, L, Dm, c.normEps);
+    tr?.(p + 'norm', s.u, L, Dm);
     // in_proj as two matmuls over its two row halves, so x and z land contiguous (L, E) each.
     if (s.xz) {
       // q8/q4 with odd E: row E starts mid-pair, so run the whole matrix and split its output.
@@ -402,18 +460,36 @@ export class WasmModel implements Model {
       this.linear(s.x, s.u, w.inProj, w.inProjBias, L, 0, E);
       this.linear(s.z, s.u, w.inProj, w.inProjBias, L, E, E, true); // the x of in_proj is already quantized (q8/q4)
     }
+    tr?.(p + 'mixer.in_proj.x', s.x, L, E);
+    tr?.(p + 'mixer.in_proj.z', s.z, L, E);
     if (L === 1) k.causalConv1dStep(s.xc, s.x, w.convWeight, w.convBias, conv, E, K);
     else k.causalConv1d(s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K);
+    tr?.(p + 'mixer.conv1d.out', s.xc, L, E);
     this.linear(s.dbc, s.xc, w.xProj, 0, L);
-    if (c.dtBCNorm) k.dtBCRmsNorm(s.dbc, L, R, N, c.mixerRmsEps);
+    if (tr) {
+      tr(p + 'mixer.x_proj.out', s.dbc, L, W);
+      tr(p + 'mixer.x_proj.dt', s.dbc, L, R, W, 0);
+      tr(p + 'mixer.x_proj.B', s.dbc, L, N, W, R);
+      tr(p + 'mixer.x_proj.C', s.dbc, L, N, W, R + N);
+    }
+    if (c.dtBCNorm) {
+      k.dtBCRmsNorm(s.dbc, L, R, N, c.mixerRmsEps);
+      tr?.(p + 'mixer.x_proj.dt_normed', s.dbc, L, R, W, 0);
+      tr?.(p + 'mixer.x_proj.B_normed', s.dbc, L, N, W, R);
+      tr?.(p + 'mixer.x_proj.C_normed', s.dbc, L, N, W, R + N);
+    }
     k.copyRows(s.dtr, s.dbc, L, R, W);
     this.linear(s.delta, s.dtr, w.dtProj, w.dtProjBias, L);
+    tr?.(p + 'mixer.dt_proj.out', s.delta, L, E);
     const B = s.dbc + R * 4;
     const C = s.dbc + (R + N) * 4;
     if (L === 1) k.selectiveScanStep(s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, E, N);
     else k.selectiveScan(s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W);
+    tr?.(p + 'mixer.gated', s.y, L, E);
     this.linear(s.o, s.y, w.outProj, w.outProjBias, L);
+    tr?.(p + 'mixer.out_proj.out', s.o, L, Dm);
     k.residualAdd(s.h, s.o, L * Dm);
+    tr?.(p + 'output', s.h, L, Dm);
   }
 
   /**
@@ -450,9 +526,11 @@ export class WasmModel implements Model {
       else if (e.dtype === 'q8') k.embedQ8(s.h, e.ptr, e.scales, s.ids, L, Dm);
       else if (e.dtype === 'q4') k.embedQ4(s.h, e.ptr, e.scales, s.ids, L, Dm);
       else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
+      this.tracer?.('embeddings', s.h, L, Dm);
       for (let i = 0; i < c.nLayer; i++) this.block(i, L, where);
       if (allLogits) {
         k.rmsNorm(s.hf, s.h, this.plan.normF, L, Dm, c.normEps);
+        this.tracer?.('norm_f', s.hf, L, Dm);
         this.linear(s.logits, s.hf, this.plan.lmHead, 0, L);
         out.set(f32(memory, s.logits, L * V), at * V);
       } else if (at + L === n) {
