@@ -47,6 +47,8 @@ export interface LoadOptions {
   chunkSize?: number;
   /** Called as weight tensors are read, for progress bars. */
   onProgress?: (p: LoadProgress) => void;
+  /** Called with a one-line notice when the load falls back from what was asked (e.g. worker threads could not start: 1 thread). */
+  onNotice?: (message: string) => void;
 }
 
 /**

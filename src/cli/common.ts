@@ -146,6 +146,7 @@ export async function openModel(dir: string, flags: { backend?: Backend; dtype?:
       dtype: flags.dtype,
       threads: flags.threads,
       onProgress: bar ? (p) => bar.update(p.loadedBytes, p.totalBytes) : undefined,
+      onNotice: (message) => process.stderr.write(`falcon-mamba: ${message}\n`),
     });
   } finally {
     bar?.stop();

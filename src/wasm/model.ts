@@ -588,5 +588,6 @@ export async function loadWasmModel(ckpt: Checkpoint, options: LoadOptions = {})
       notice = `kernel workers could not start (${e instanceof Error ? e.message : String(e)}); running on 1 thread`;
     }
   }
+  if (notice) options.onNotice?.(notice);
   return new WasmModel(ckpt.config, plan, memory, k, pool, notice);
 }
