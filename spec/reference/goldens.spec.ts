@@ -8,55 +8,13 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModel, type Model, type ReferenceModel } from '../../src/index.ts';
-import { argmaxRow, expectClose } from '../helpers/close.ts';
+import { loadModel, type ReferenceModel } from '../../src/index.ts';
+import { expectClose } from '../helpers/close.ts';
+import { defineGoldenSuite, GOLDEN_TOL } from '../helpers/golden-suite.ts';
 import { loadGoldenCases, REPO } from '../helpers/goldens.ts';
 
-export const GOLDEN_TOL = { atol: 5e-5, rtol: 5e-5 };
-
 const cases = loadGoldenCases();
-
-describe('golden cases exist', () => {
-  it('the shared set is present', () => {
-    expect(cases.some((c) => c.name.startsWith('shared/'))).toBe(true);
-  });
-});
-
-for (const gc of cases) {
-  describe(`reference vs transformers: ${gc.name} (${gc.storageDtype})`, () => {
-    let model: Model;
-    it('loads', async () => {
-      model = await loadModel(gc.modelDir, { backend: 'reference' });
-      expect(model.config.nLayer).toBeGreaterThan(0);
-    });
-
-    gc.seqs.forEach((s, si) => {
-      it(`seq ${si} (L=${s.ids.length}): logits of the last positions and argmax at every position`, async () => {
-        const V = model.config.vocabSize;
-        const logits = await model.forward(s.ids);
-        expect(logits.length).toBe(s.ids.length * V);
-        s.positions.forEach((p, k) => {
-          expectClose(logits.subarray(p * V, (p + 1) * V), s.logits.subarray(k * V, (k + 1) * V), GOLDEN_TOL, `${gc.name} seq ${si} position ${p}`);
-        });
-        const argmax = s.ids.map((_, t) => argmaxRow(logits, V, t));
-        expect(argmax).toEqual(s.argmax);
-      });
-
-      it(`seq ${si}: 16-token greedy continuation through prefill + step equals HF's full recomputation`, async () => {
-        const V = model.config.vocabSize;
-        const state = model.createState();
-        let logits = await model.prefill(state, s.ids);
-        const out: number[] = [];
-        for (let i = 0; i < 16; i++) {
-          const next = argmaxRow(logits, V);
-          out.push(next);
-          if (i < 15) logits = await model.step(state, next);
-        }
-        expect(out).toEqual(s.greedy16);
-      });
-    });
-  });
-}
+defineGoldenSuite('reference', cases, (dir) => loadModel(dir, { backend: 'reference' }));
 
 // Per-layer hidden states for one case, so a mismatch points at a layer (style.md §6). HF's
 // `output_hidden_states` of these models returns the residual stream after each block, with the last one
