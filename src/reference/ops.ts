@@ -169,10 +169,32 @@ export function dtBCRmsNorm(dbc: Float32Array, L: number, R: number, N: number, 
 }
 
 /**
- * One step of the selective scan for one token (paper §3.2 and Algorithm 2; HF `slow_forward` loop body):
+ * The recurrence of one channel c for one token, the heart of the selective scan (paper §3.2, Algorithm 2;
+ * HF `slow_forward` loop body), with Δ = softplus(delta) already taken:
+ *
+ *   h[c,n] = exp(Δ · A[c,n]) · h[c,n] + (Δ · B[n]) · x        (zero-order-hold A, Euler B)
+ *
+ * Updates h[c, ·] in `state` (E, N) and returns Σ_n h[c,n] · C[n], rounded to f32. B and C are read from
+ * `bc` at offsets `b` and `cOff`. Shared by {@link selectiveScanStep} and the oracle's {@link selectiveScanParts},
+ * so both do exactly the same arithmetic.
+ */
+function scanChannel(c: number, dt: number, x: number, A: Float32Array, B: Float32Array, C: Float32Array, state: Float32Array, N: number, b = 0): number {
+  let acc = 0;
+  for (let n = 0; n < N; n++) {
+    const i = c * N + n;
+    const dA = f(Math.exp(f(A[i] * dt)));
+    const dBx = f(f(dt * B[b + n]) * x); // HF order: (dt · B) first, then · x
+    state[i] = f(f(dA * state[i]) + dBx);
+    acc += state[i] * C[b + n];
+  }
+  return f(acc);
+}
+
+/**
+ * One step of the selective scan for one token:
  *
  *   Δ      = softplus(delta[c])                 (delta already includes dt_proj's bias)
- *   h[c,n] = exp(Δ · A[c,n]) · h[c,n] + (Δ · B[n]) · x[c]        (zero-order-hold A, Euler B)
+ *   h[c,n] = exp(Δ · A[c,n]) · h[c,n] + (Δ · B[n]) · x[c]        ({@link scanChannel})
  *   y[c]   = (Σ_n h[c,n] · C[n] + D[c] · x[c]) · silu(z[c])
  *
  * x (E) is the conv output after silu, delta (E) the time step before softplus, A (E, N) = −exp(A_log),
@@ -192,16 +214,8 @@ export function selectiveScanStep(
   N: number,
 ): void {
   for (let c = 0; c < E; c++) {
-    const dt = softplus(delta[c]);
-    let acc = 0;
-    for (let n = 0; n < N; n++) {
-      const i = c * N + n;
-      const dA = f(Math.exp(f(A[i] * dt)));
-      const dBx = f(f(dt * B[n]) * x[c]); // HF order: (dt · B) first, then · x
-      state[i] = f(f(dA * state[i]) + dBx);
-      acc += state[i] * C[n];
-    }
-    const withSkip = f(f(acc) + f(x[c] * D[c]));
+    const yScan = scanChannel(c, softplus(delta[c]), x[c], A, B, C, state, N);
+    const withSkip = f(yScan + f(x[c] * D[c]));
     y[c] = f(withSkip * silu(z[c]));
   }
 }
@@ -277,18 +291,9 @@ export function selectiveScanParts(
     const b = t * bcStride;
     for (let c = 0; c < E; c++) {
       const tc = t * E + c;
-      const d = softplus(delta[tc]);
-      dt[tc] = d;
-      let acc = 0;
-      for (let n = 0; n < N; n++) {
-        const i = c * N + n;
-        const dA = f(Math.exp(f(A[i] * d)));
-        const dBx = f(f(d * B[b + n]) * x[tc]);
-        state[i] = f(f(dA * state[i]) + dBx);
-        acc += state[i] * C[b + n];
-      }
-      yScan[tc] = f(acc);
-      ySkip[tc] = f(f(acc) + f(x[tc] * D[c]));
+      dt[tc] = softplus(delta[tc]);
+      yScan[tc] = scanChannel(c, dt[tc], x[tc], A, B, C, state, N, b);
+      ySkip[tc] = f(yScan[tc] + f(x[tc] * D[c]));
     }
   }
 }
