@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError, loadModel, type Model } from '../../src/index.ts';
-import { expectClose } from '../helpers/close.ts';
-import { rng, writeTinyModel, type TinyShape } from '../helpers/tiny-model.ts';
+import { expectChunkedPrefillMatches, expectStepMatchesForward, randomIds } from '../helpers/state-paths.ts';
+import { writeTinyModel, type TinyShape } from '../helpers/tiny-model.ts';
 
 const TOL = { atol: 1e-5, rtol: 1e-5 };
 const SHAPES: [string, TinyShape][] = [
@@ -20,11 +20,6 @@ const SHAPES: [string, TinyShape][] = [
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function randomIds(n: number, V: number, seed: number): number[] {
-  const r = rng(seed);
-  return Array.from({ length: n }, () => Math.floor(r() * V));
-}
-
 for (const [label, shape] of SHAPES) {
   describe(`reference state paths: ${label}`, () => {
     let model: Model;
@@ -35,34 +30,13 @@ for (const [label, shape] of SHAPES) {
     });
 
     it('step at every position = forward rows', async () => {
-      const V = shape.vocab_size;
-      const ids = randomIds(23, V, 3);
-      const all = await model.forward(ids);
-      const state = model.createState();
-      for (let t = 0; t < ids.length; t++) {
-        const row = await model.step(state, ids[t]);
-        expectClose(row, all.subarray(t * V, (t + 1) * V), TOL, `${label} position ${t}`);
-      }
-      expect(state.position).toBe(ids.length);
+      await expectStepMatchesForward(model, randomIds(23, shape.vocab_size, 3), TOL, label);
     });
 
     it('prefill in random chunks = one prefill (logits and state)', async () => {
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 1, max: 40 }), fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 8 }), fc.integer(), async (n, cuts, seed) => {
-          const ids = randomIds(n, shape.vocab_size, seed);
-          const one = model.createState();
-          const a = await model.prefill(one, ids);
-          const chunked = model.createState();
-          let b: Float32Array = new Float32Array(0);
-          for (let at = 0, k = 0; at < n; k++) {
-            const len = Math.min(cuts[k % cuts.length], n - at);
-            b = await model.prefill(chunked, ids.slice(at, at + len));
-            at += len;
-          }
-          expectClose(b, a, TOL, 'last logits');
-          expectClose(chunked.ssm, one.ssm, TOL, 'ssm state');
-          expectClose(chunked.conv, one.conv, TOL, 'conv state');
-          expect(chunked.position).toBe(one.position);
+          await expectChunkedPrefillMatches(model, randomIds(n, shape.vocab_size, seed), cuts, TOL);
         }),
         { numRuns: 25, seed: 42 },
       );

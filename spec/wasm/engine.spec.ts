@@ -10,7 +10,8 @@ import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError, loadModel, type Model } from '../../src/index.ts';
 import { expectClose } from '../helpers/close.ts';
-import { rng, writeTinyModel, type TinyShape } from '../helpers/tiny-model.ts';
+import { expectChunkedPrefillMatches, expectStepMatchesForward, randomIds } from '../helpers/state-paths.ts';
+import { writeTinyModel, type TinyShape } from '../helpers/tiny-model.ts';
 
 const SAME = { atol: 1e-5, rtol: 1e-5 };
 const VS_REF = { atol: 1e-4, rtol: 1e-4 };
@@ -23,11 +24,6 @@ const SHAPES: [string, TinyShape][] = [
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function randomIds(n: number, V: number, seed: number): number[] {
-  const r = rng(seed);
-  return Array.from({ length: n }, () => Math.floor(r() * V));
-}
 
 for (const [label, shape] of SHAPES) {
   describe(`wasm engine: ${label}`, () => {
@@ -47,33 +43,14 @@ for (const [label, shape] of SHAPES) {
     });
 
     it('step at every position = forward rows', async () => {
-      const V = shape.vocab_size;
-      const ids = randomIds(23, V, 3);
-      const all = await wasm.forward(ids);
-      const state = wasm.createState();
-      for (let t = 0; t < ids.length; t++) {
-        expectClose(await wasm.step(state, ids[t]), all.subarray(t * V, (t + 1) * V), SAME, `${label} position ${t}`);
-      }
-      expect(state.position).toBe(ids.length);
+      await expectStepMatchesForward(wasm, randomIds(23, shape.vocab_size, 3), SAME, label);
     });
 
     it('prefill in random chunks = one prefill (logits and state) = reference state', async () => {
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 1, max: 40 }), fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 8 }), fc.integer(), async (n, cuts, seed) => {
           const ids = randomIds(n, shape.vocab_size, seed);
-          const one = wasm.createState();
-          const a = await wasm.prefill(one, ids);
-          const chunked = wasm.createState();
-          let b: Float32Array = new Float32Array(0);
-          for (let at = 0, k = 0; at < n; k++) {
-            const len = Math.min(cuts[k % cuts.length], n - at);
-            b = await wasm.prefill(chunked, ids.slice(at, at + len));
-            at += len;
-          }
-          expectClose(b, a, SAME, 'last logits');
-          expectClose(chunked.ssm, one.ssm, SAME, 'ssm state');
-          expectClose(chunked.conv, one.conv, SAME, 'conv state');
-          expect(chunked.position).toBe(one.position);
+          const one = await expectChunkedPrefillMatches(wasm, ids, cuts, SAME);
           const rs = ref.createState();
           await ref.prefill(rs, ids);
           expectClose(one.ssm, rs.ssm, VS_REF, 'ssm state vs reference');
