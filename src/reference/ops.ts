@@ -174,11 +174,11 @@ export function dtBCRmsNorm(dbc: Float32Array, L: number, R: number, N: number, 
  *
  *   h[c,n] = exp(Δ · A[c,n]) · h[c,n] + (Δ · B[n]) · x        (zero-order-hold A, Euler B)
  *
- * Updates h[c, ·] in `state` (E, N) and returns Σ_n h[c,n] · C[n], rounded to f32. B and C are read from
- * `bc` at offsets `b` and `cOff`. Shared by {@link selectiveScanStep} and the oracle's {@link selectiveScanParts},
+ * Updates h[c, ·] in `state` (E, N) and returns Σ_n h[c,n] · C[n], rounded to f32. B[n] and C[n] are read
+ * at `b + n`, so one token's row of a (L, N) array can be passed as is. Shared by {@link selectiveScanStep} and the oracle's {@link selectiveScanParts},
  * so both do exactly the same arithmetic.
  */
-function scanChannel(c: number, dt: number, x: number, A: Float32Array, B: Float32Array, C: Float32Array, state: Float32Array, N: number, b = 0): number {
+export function scanChannel(c: number, dt: number, x: number, A: Float32Array, B: Float32Array, C: Float32Array, state: Float32Array, N: number, b = 0): number {
   let acc = 0;
   for (let n = 0; n < N; n++) {
     const i = c * N + n;
