@@ -270,6 +270,29 @@ async function loadWeights(ckpt: Checkpoint, plan: WasmPlan, memory: WebAssembly
   if (!c.tieWordEmbeddings) await mat('lm_head.weight', plan.lmHead);
 }
 
+/** Bytes of a matrix in wasm memory (q8/q4: quants and scales). */
+function matrixBytes(m: Matrix): number {
+  if (m.dtype === 'q8' || m.dtype === 'q4') {
+    const q = quantBytes(m.dtype, m.rows, m.cols);
+    return q.quants + q.scales;
+  }
+  return m.rows * m.cols * BYTES[m.dtype];
+}
+
+/** See {@link WasmModel.bytesPerToken}. */
+function bytesPerToken(c: ModelConfig, plans: WasmPlan[]): number {
+  const { dModel: Dm, dInner: E, dState: N, dConv: K } = c;
+  // norm, conv weight and bias, dt bias, A, D, in/out biases: f32 vectors.
+  const vectors = 4 * (Dm + E * K + E + E + E * N + E + (c.useBias ? 2 * E + Dm : 0));
+  let n = 0;
+  for (const plan of plans) {
+    for (const l of plan.layers) n += matrixBytes(l.inProj) + matrixBytes(l.xProj) + matrixBytes(l.dtProj) + matrixBytes(l.outProj) + vectors;
+    if (plan.embeddings) n += matrixBytes(plan.embeddings) / plan.embeddings.rows;
+    if (plan.lmHead) n += matrixBytes(plan.lmHead) + 4 * Dm;
+  }
+  return n;
+}
+
 /** The wasm implementation of {@link Model}. Create it with `loadModel(dir, { backend: 'wasm' })`. */
 export class WasmModel implements Model {
   readonly backend = 'wasm' as const;
@@ -306,6 +329,15 @@ export class WasmModel implements Model {
   /** Bytes of the wasm memory (weights + scratch + state slot). */
   get memoryBytes(): number {
     return this.plan.bytes;
+  }
+
+  /**
+   * Weight bytes one decoded token streams from memory: every matrix of every layer, norm_f and lm_head, and one
+   * row of the embeddings (the per-channel vectors are counted too). The numerator of "fraction of the
+   * bandwidth ceiling" in the bench.
+   */
+  get bytesPerToken(): number {
+    return bytesPerToken(this.config, [this.plan]);
   }
 
   /**
