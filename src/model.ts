@@ -45,6 +45,12 @@ export interface LoadOptions {
   threads?: number;
   /** Tokens per chunk of `prefill` in the wasm backend. */
   chunkSize?: number;
+  /**
+   * Largest wasm memory of one part, in bytes (wasm backend; default and maximum 4 GiB, what one wasm32 memory
+   * holds). A model larger than this is split by layers over several memories. Lower it only to exercise the
+   * split on a small model (the specs do).
+   */
+  maxPartBytes?: number;
   /** Called as weight tensors are read, for progress bars. */
   onProgress?: (p: LoadProgress) => void;
   /** Called with a one-line notice when the load falls back from what was asked (e.g. worker threads could not start: 1 thread). */

@@ -32,8 +32,9 @@ describe('wasm trace vs reference trace', () => {
 
   it('a planted bug in the engine (conv bias of layer 1) is named at layers.1.mixer.conv1d.out', async () => {
     const m = wasm as WasmModel;
-    const ptr = m.plan.layers[1].convBias;
-    const bias = f32((m as unknown as { memory: WebAssembly.Memory }).memory, ptr, m.config.dInner);
+    const part = m.parts[0];
+    const ptr = part.plan.layers[1].convBias;
+    const bias = f32(part.memory, ptr, m.config.dInner);
     const saved = bias.slice();
     bias[3] += 0.5;
     try {

@@ -1,11 +1,15 @@
 /**
  * The wasm backend: the Mamba-1 / FalconMamba forward pass on the SIMD kernels of `assembly/` (docs/kernels.md).
  *
- * One model = one shared `WebAssembly.Memory` of fixed size + one kernel instance over it, laid out by a
- * {@link MemoryPlan} made before the memory exists:
+ * One model = one or more parts, each a shared `WebAssembly.Memory` of fixed size + one kernel instance over it,
+ * laid out by a {@link MemoryPlan} made before the memory exists. A part holds a range of layers (and the
+ * embeddings, norm_f and lm_head where they fall); one wasm32 memory holds at most 4 GiB, so a larger model (the
+ * 7B: 14.5 GB in bf16) is split by {@link planParts} into several, and the residual stream h (L, D) is copied
+ * from one part's scratch to the next's between layer ranges (D floats per token: nothing next to the weights).
+ * The layout of one part:
  *
  *   [static data of the module] [weights, layer by layer, then embeddings, norm_f, lm_head]
- *   [scratch for one chunk of `chunkSize` tokens] [one state slot: conv (nLayer, E, K−1), ssm (nLayer, E, N)]
+ *   [scratch for one chunk of `chunkSize` tokens] [state slots: conv (nLayer, E, K−1), ssm (nLayer, E, N)]
  *
  * Weights are copied in once in their stored dtype (bf16 stays 2 bytes and is rearranged in place into the
  * interleaved layout of `bf16Interleave`; f16 stays 2 bytes and is widened in registers; f32 stays f32); the
@@ -17,9 +21,11 @@
  * `prefill`/`forward` run in chunks of `chunkSize` tokens through the same scratch (constant memory; the conv and
  * SSM state carry across chunks exactly as across calls). `step` allocates only the logits it returns.
  *
- * Issue 6 hooks: kernels take byte offsets and `linear…Rows` computes a row slice, so a worker pool over the same
- * shared memory can split every matmul by rows; a model larger than 4 GiB becomes several plans (layer ranges),
- * each with its own memory and instance, handing the residual stream h (L, D) from one to the next.
+ * A model of one part keeps up to 4 states in slots of its memory; with several parts a state cannot be one view,
+ * so each part copies its layers' slice of the state in at the start of a call and out at the end (for the 7B,
+ * 2 × 40 MB per call against 14.5 GB of weights streamed).
+ * Threads: kernels take byte offsets and `linear…Rows` computes a row slice, so one worker pool, whose workers
+ * hold a kernel instance over every part's memory, splits every large matmul by rows (src/wasm/threads.ts).
  */
 import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
@@ -78,12 +84,12 @@ export interface ScratchPlan {
   y: number; // (C, E) scan output
   o: number; // (C, D) out_proj output
   hf: number; // (C, D) norm_f output
-  logits: number; // (C, V)
+  logits: number; // (C, V); 0 outside the head's part
   xq: number; // (C, nb·32) int16 quantized activation (q8/q4 models; 0 otherwise), nb = ceil(max inF / 32)
   xd: number; // (C, nb) f32 its block scales
   xz: number; // (C, 2E) whole in_proj output when its halves cannot be split (q8/q4 with odd E); 0 otherwise
-  conv: number; // (nLayer, E, K−1) state slot for states that live outside wasm memory (copied in and out)
-  ssm: number; // (nLayer, E, N)
+  conv: number; // (layers, E, K−1) this part's layers' state, for states that live outside (copied in and out)
+  ssm: number; // (layers, E, N)
 }
 
 /** A state slot: where a state made by `createState` lives, so calls on it copy nothing. */
@@ -92,14 +98,27 @@ export interface StateSlot {
   ssm: number; // (nLayer, E, N)
 }
 
-/** The whole memory plan of one model instance. */
+/** Which tensors one part (one wasm memory) holds: layers [layer0, layer1), and optionally the ends. */
+export interface PartSpec {
+  layer0: number;
+  layer1: number;
+  /** The embedding table (the first part, or for tied weights the part with the head). */
+  embeddings: boolean;
+  /** norm_f and lm_head (the last part). */
+  head: boolean;
+}
+
+/** The memory plan of one part (the whole model when it fits in one memory). */
 export interface WasmPlan {
+  /** What this part holds. */
+  spec: PartSpec;
+  /** Layers spec.layer0 .. spec.layer1 − 1, indexed from 0. */
   layers: LayerPlan[];
-  embeddings: Matrix; // (V, D)
-  normF: number; // (D) f32
-  lmHead: Matrix; // (V, D); the same region as `embeddings` when tied
+  embeddings: Matrix | null; // (V, D)
+  normF: number; // (D) f32; 0 when not in this part
+  lmHead: Matrix | null; // (V, D); the same region as `embeddings` when tied
   scratch: ScratchPlan;
-  /** Slots for states made by `createState` (views into wasm memory); more states fall back to copying. */
+  /** Slots for states made by `createState` (views into wasm memory; one-part models only); more fall back to copying. */
   slots: StateSlot[];
   chunkSize: number;
   bytes: number;
@@ -138,8 +157,14 @@ function rowOffset(m: Matrix, r: number): { ptr: number; scales: number } {
   return { ptr: m.ptr + r * m.cols * BYTES[m.dtype], scales: 0 };
 }
 
-/** Lays out weights, scratch and the state slot for a config (no memory is touched). */
-export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dtype: LoadOptions['dtype'] = 'auto'): WasmPlan {
+/** Lays out one part's weights, scratch and state slots (default: the whole model; no memory is touched). */
+export function planMemory(
+  ckpt: Checkpoint,
+  base: number,
+  chunkSize: number,
+  dtype: LoadOptions['dtype'] = 'auto',
+  spec: PartSpec = { layer0: 0, layer1: ckpt.config.nLayer, embeddings: true, head: true },
+): WasmPlan {
   const c = ckpt.config;
   const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R, vocabSize: V, nLayer } = c;
   const plan = new MemoryPlan(base);
@@ -156,7 +181,7 @@ export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dt
   };
   let staging = 0;
   const layers: LayerPlan[] = [];
-  for (let i = 0; i < nLayer; i++) {
+  for (let i = spec.layer0; i < spec.layer1; i++) {
     const p = `backbone.layers.${i}.`;
     layers.push({
       norm: vec(p + 'norm.weight', Dm),
@@ -173,9 +198,11 @@ export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dt
       outProjBias: c.useBias ? vec(p + 'mixer.out_proj.bias', Dm) : 0,
     });
   }
-  const embeddings = mat('backbone.embeddings.weight', V, Dm);
-  const normF = vec('backbone.norm_f.weight', Dm);
-  const lmHead = c.tieWordEmbeddings ? embeddings : mat('lm_head.weight', V, Dm);
+  if (spec.head && c.tieWordEmbeddings && !spec.embeddings) throw new Error('planMemory: a tied lm_head needs the embeddings in its part');
+  const embeddings = spec.embeddings ? mat('backbone.embeddings.weight', V, Dm) : null;
+  const normF = spec.head ? vec('backbone.norm_f.weight', Dm) : 0;
+  const lmHead = !spec.head ? null : c.tieWordEmbeddings ? embeddings : mat('lm_head.weight', V, Dm);
+  const nL = spec.layer1 - spec.layer0;
   const weightBytes = plan.size - base;
   const C = chunkSize;
   const quantized = dtype === 'q8' || dtype === 'q4';
@@ -193,19 +220,67 @@ export function planMemory(ckpt: Checkpoint, base: number, chunkSize: number, dt
     y: vec('y', C * E),
     o: vec('o', C * Dm),
     hf: vec('hf', C * Dm),
-    logits: vec('logits', C * V),
+    logits: spec.head ? vec('logits', C * V) : 0,
     xq: quantized ? plan.alloc('xq', C * nbMax * 32 * 2) : 0,
     xd: quantized ? vec('xd', C * nbMax) : 0,
     xz: quantized && E % 2 === 1 ? vec('xz', C * 2 * E) : 0,
-    conv: vec('state.conv', nLayer * E * (K - 1)),
-    ssm: vec('state.ssm', nLayer * E * N),
+    conv: vec('state.conv', nL * E * (K - 1)),
+    ssm: vec('state.ssm', nL * E * N),
   };
   const slots: StateSlot[] = [];
-  for (let i = 0; i < STATE_SLOTS; i++) {
+  const whole = spec.layer0 === 0 && spec.layer1 === nLayer && spec.embeddings && spec.head;
+  for (let i = 0; i < (whole ? STATE_SLOTS : 0); i++) {
     slots.push({ conv: vec(`slot${i}.conv`, nLayer * E * (K - 1)), ssm: vec(`slot${i}.ssm`, nLayer * E * N) });
   }
   const stagingPtr = staging ? plan.alloc('staging', staging) : 0;
-  return { layers, embeddings, normF, lmHead, scratch, slots, chunkSize: C, bytes: plan.size, weightBytes, staging: stagingPtr };
+  return { spec, layers, embeddings, normF, lmHead, scratch, slots, chunkSize: C, bytes: plan.size, weightBytes, staging: stagingPtr };
+}
+
+/** The largest memory one part may have: a wasm32 memory's 4 GiB. */
+export const MAX_PART_BYTES = 65536 * 65536;
+
+/**
+ * Splits the model into parts that each fit in `maxPartBytes` (default 4 GiB), in forward order: the first part
+ * starts with the embeddings (unless they are tied to lm_head, which puts them in the last part), then as many
+ * whole layers as fit in each part, and norm_f + lm_head in the last part (or a part of their own). A model that
+ * fits in one memory gets exactly one part, as `planMemory` alone would make.
+ * @throws InputError when a single layer or the embeddings/head alone do not fit
+ */
+export function planParts(ckpt: Checkpoint, base: number, chunkSize: number, dtype: LoadOptions['dtype'] = 'auto', maxPartBytes = MAX_PART_BYTES): WasmPlan[] {
+  const c = ckpt.config;
+  const tied = c.tieWordEmbeddings;
+  const whole = planMemory(ckpt, base, chunkSize, dtype);
+  if (whole.bytes <= maxPartBytes) return [whole];
+  const fits = (spec: PartSpec) => {
+    const p = planMemory(ckpt, base, chunkSize, dtype, spec);
+    return p.bytes <= maxPartBytes ? p : null;
+  };
+  const limit = maxPartBytes >= 2 ** 30 ? `${(maxPartBytes / 2 ** 30).toFixed(2)} GiB` : `${(maxPartBytes / 2 ** 20).toFixed(2)} MiB`;
+  const plans: WasmPlan[] = [];
+  let cur: WasmPlan | null = null;
+  let spec: PartSpec = { layer0: 0, layer1: 0, embeddings: !tied, head: false };
+  if (!tied && !fits(spec)) throw new InputError(`backbone.embeddings.weight does not fit in one wasm memory of ${limit}`);
+  for (let i = 0; i < c.nLayer; i++) {
+    const next = fits({ ...spec, layer1: i + 1 });
+    if (next) {
+      cur = next;
+      spec = next.spec;
+      continue;
+    }
+    if (spec.layer1 > spec.layer0 || spec.embeddings) plans.push(cur ?? planMemory(ckpt, base, chunkSize, dtype, spec));
+    spec = { layer0: i, layer1: i + 1, embeddings: false, head: false };
+    cur = fits(spec);
+    if (!cur) throw new InputError(`layer ${i} does not fit in one wasm memory of ${limit}`);
+  }
+  const withHead = fits({ ...spec, head: true, embeddings: spec.embeddings || tied });
+  if (withHead) plans.push(withHead);
+  else {
+    plans.push(cur ?? planMemory(ckpt, base, chunkSize, dtype, spec));
+    const head = fits({ layer0: c.nLayer, layer1: c.nLayer, embeddings: tied, head: true });
+    if (!head) throw new InputError(`backbone.norm_f and lm_head${tied ? ' (tied to the embeddings)' : ''} do not fit in one wasm memory of ${limit}`);
+    plans.push(head);
+  }
+  return plans;
 }
 
 /** f32 → bf16 bits, round to nearest even (used only when `dtype: 'bf16'` narrows f32/f16 weights). */
@@ -214,14 +289,11 @@ function roundToBf16(src: Float32Array, dst: Uint16Array): void {
   for (let i = 0; i < src.length; i++) dst[i] = (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16;
 }
 
-/** Copies the checkpoint's weights into the planned regions (one tensor at a time; no full second copy). */
-async function loadWeights(ckpt: Checkpoint, plan: WasmPlan, memory: WebAssembly.Memory, k: Kernels, options: LoadOptions): Promise<void> {
-  const total = ckpt.totalBytes;
-  let loaded = 0;
-  const progress = (name: string) => {
-    loaded += ckpt.info(name).end - ckpt.info(name).start;
-    options.onProgress?.({ loadedBytes: loaded, totalBytes: total, tensor: name });
-  };
+/**
+ * Copies one part's weights from the checkpoint into its planned regions, one tensor at a time, straight into wasm
+ * memory (no second copy of the model ever exists); `progress` is called after each tensor.
+ */
+async function loadWeights(ckpt: Checkpoint, plan: WasmPlan, memory: WebAssembly.Memory, k: Kernels, progress: (name: string) => void): Promise<void> {
   const vec = async (name: string, ptr: number, map?: (v: number) => number) => {
     const v = await ckpt.readF32(name);
     if (map) for (let i = 0; i < v.length; i++) v[i] = map(v[i]);
@@ -248,9 +320,10 @@ async function loadWeights(ckpt: Checkpoint, plan: WasmPlan, memory: WebAssembly
     progress(name);
   };
   const c = ckpt.config;
-  for (let i = 0; i < c.nLayer; i++) {
-    const p = `backbone.layers.${i}.`;
-    const L = plan.layers[i];
+  if (plan.embeddings) await mat('backbone.embeddings.weight', plan.embeddings);
+  for (let j = 0; j < plan.layers.length; j++) {
+    const p = `backbone.layers.${plan.spec.layer0 + j}.`;
+    const L = plan.layers[j];
     await vec(p + 'norm.weight', L.norm);
     await mat(p + 'mixer.in_proj.weight', L.inProj);
     if (L.inProjBias) await vec(p + 'mixer.in_proj.bias', L.inProjBias);
@@ -265,9 +338,10 @@ async function loadWeights(ckpt: Checkpoint, plan: WasmPlan, memory: WebAssembly
     await mat(p + 'mixer.out_proj.weight', L.outProj);
     if (L.outProjBias) await vec(p + 'mixer.out_proj.bias', L.outProjBias);
   }
-  await mat('backbone.embeddings.weight', plan.embeddings);
-  await vec('backbone.norm_f.weight', plan.normF);
-  if (!c.tieWordEmbeddings) await mat('lm_head.weight', plan.lmHead);
+  if (plan.lmHead) {
+    await vec('backbone.norm_f.weight', plan.normF);
+    if (!c.tieWordEmbeddings) await mat('lm_head.weight', plan.lmHead);
+  }
 }
 
 /** Bytes of a matrix in wasm memory (q8/q4: quants and scales). */
@@ -293,6 +367,15 @@ function bytesPerToken(c: ModelConfig, plans: WasmPlan[]): number {
   return n;
 }
 
+/** One part of a loaded model: its plan, its memory and the kernel instance over that memory. */
+export interface WasmPart {
+  readonly plan: WasmPlan;
+  readonly memory: WebAssembly.Memory;
+  readonly k: Kernels;
+  /** The part's index (its memory's index in the thread pool). */
+  readonly index: number;
+}
+
 /** The wasm implementation of {@link Model}. Create it with `loadModel(dir, { backend: 'wasm' })`. */
 export class WasmModel implements Model {
   readonly backend = 'wasm' as const;
@@ -302,33 +385,45 @@ export class WasmModel implements Model {
   private readonly slotRegistry = new FinalizationRegistry<{ slot: number; live: number }>((t) => {
     if (--t.live === 0 && !this.disposed) this.freeSlots.push(t.slot);
   });
+  private liveParts: readonly WasmPart[];
+  /** The part holding the embeddings, and the one holding norm_f + lm_head. */
+  private readonly embedPart: WasmPart;
+  private readonly headPart: WasmPart;
 
   constructor(
     readonly config: ModelConfig,
-    /** The memory plan (byte offsets of every weight and buffer). */
-    readonly plan: WasmPlan,
-    private memory: WebAssembly.Memory | null,
-    private readonly k: Kernels,
+    /** The parts, in forward order of their layers (one for a model that fits in 4 GiB). */
+    parts: readonly WasmPart[],
     private readonly pool: ThreadPool | null = null,
     /** Why the model runs on fewer threads than asked (workers could not start), or null. */
     readonly threadNotice: string | null = null,
   ) {
-    this.freeSlots = plan.slots.map((_, i) => plan.slots.length - 1 - i);
+    this.liveParts = parts;
+    this.embedPart = parts.find((p) => p.plan.embeddings)!;
+    this.headPart = parts.find((p) => p.plan.lmHead)!;
+    const slots = parts.length === 1 ? parts[0].plan.slots : [];
+    this.freeSlots = slots.map((_, i) => slots.length - 1 - i);
+  }
+
+  /** The parts (one wasm memory each), in forward order; empty once disposed. */
+  get parts(): readonly WasmPart[] {
+    return this.liveParts;
   }
 
   /** The slot a state lives in (its arrays are this memory's slot views), or null for a state kept outside. */
   private slotOf(state: ModelState): StateSlot | null {
-    const buf = this.memory?.buffer;
-    if (state.conv.buffer !== buf || state.ssm.buffer !== buf) return null;
-    for (const slot of this.plan.slots) {
+    if (this.liveParts.length !== 1) return null;
+    const { memory, plan } = this.liveParts[0];
+    if (state.conv.buffer !== memory.buffer || state.ssm.buffer !== memory.buffer) return null;
+    for (const slot of plan.slots) {
       if (state.conv.byteOffset === slot.conv && state.ssm.byteOffset === slot.ssm) return slot;
     }
     return null;
   }
 
-  /** Bytes of the wasm memory (weights + scratch + state slot). */
+  /** Bytes of wasm memory, all parts together (weights + scratch + state slots). */
   get memoryBytes(): number {
-    return this.plan.bytes;
+    return this.liveParts.reduce((a, p) => a + p.plan.bytes, 0);
   }
 
   /**
@@ -337,21 +432,21 @@ export class WasmModel implements Model {
    * bandwidth ceiling" in the bench.
    */
   get bytesPerToken(): number {
-    return bytesPerToken(this.config, [this.plan]);
+    return bytesPerToken(this.config, this.liveParts.map((p) => p.plan));
   }
 
   /**
-   * A zeroed state. While one of the model's state slots is free, its `conv` and `ssm` are views into the
-   * wasm memory (so `step` copies nothing); the slot is returned to the pool when the state and both arrays
-   * have been garbage-collected (so keep the state, not a `subarray` of its arrays, for as long as you use it).
-   * Otherwise a plain state, copied in and out on each call. Both behave the same.
+   * A zeroed state. While one of the model's state slots is free (one-part models), its `conv` and `ssm` are
+   * views into the wasm memory (so `step` copies nothing); the slot is returned to the pool when the state and
+   * both arrays have been garbage-collected (so keep the state, not a `subarray` of its arrays, for as long as
+   * you use it). Otherwise a plain state, copied in and out on each call. Both behave the same.
    */
   createState(): ModelState {
-    const memory = this.memory;
-    const free = this.freeSlots.pop();
-    if (free === undefined || !memory) return zeroState(this.config);
+    const free = this.disposed ? undefined : this.freeSlots.pop();
+    if (free === undefined) return zeroState(this.config);
+    const { memory, plan } = this.liveParts[0];
     const n = stateFloats(this.config);
-    const slot = this.plan.slots[free];
+    const slot = plan.slots[free];
     const state: ModelState = { conv: f32(memory, slot.conv, n.conv).fill(0), ssm: f32(memory, slot.ssm, n.ssm).fill(0), position: 0 };
     const token = { slot: free, live: 2 };
     this.slotRegistry.register(state.conv, token);
@@ -386,38 +481,40 @@ export class WasmModel implements Model {
 
   dispose(): void {
     this.disposed = true;
-    this.memory = null;
+    this.liveParts = [];
     this.pool?.dispose();
   }
 
   /** Runs a row-sliced kernel over rows [0, rows): split across the pool for large matrices, else alone. */
-  private rows(job: JobId, args: number[], rows: number, cols: number, run: (r0: number, r1: number) => void): void {
-    if (this.pool && rows >= 4 && rows * cols >= PARALLEL_MIN_WEIGHTS) this.pool.rows(job, args, rows, run);
+  private rows(part: WasmPart, job: JobId, args: number[], rows: number, cols: number, run: (r0: number, r1: number) => void): void {
+    if (this.pool && rows >= 4 && rows * cols >= PARALLEL_MIN_WEIGHTS) this.pool.rows(job, args, rows, run, part.index);
     else run(0, rows);
   }
 
   /** out (L, outF) = x (L, inF) @ m ᵀ (+ bias), picking the kernel of the matrix's dtype. */
-  private linear(out: number, x: number, m: Matrix, bias: number, L: number, rowStart = 0, rows = m.rows, xQuantized = false): void {
+  private linear(part: WasmPart, out: number, x: number, m: Matrix, bias: number, L: number, rowStart = 0, rows = m.rows, xQuantized = false): void {
     const { ptr: W, scales } = rowOffset(m, rowStart);
     const b = bias ? bias + rowStart * 4 : 0;
+    const k = part.k;
     if (m.dtype === 'q8' || m.dtype === 'q4') {
-      const s = this.plan.scratch;
-      if (!xQuantized) this.k.quantizeActivationQ8(s.xq, s.xd, x, L, m.cols);
-      const f = m.dtype === 'q8' ? this.k.linearQ8Rows : this.k.linearQ4Rows;
+      const s = part.plan.scratch;
+      if (!xQuantized) k.quantizeActivationQ8(s.xq, s.xd, x, L, m.cols);
+      const f = m.dtype === 'q8' ? k.linearQ8Rows : k.linearQ4Rows;
       const job = m.dtype === 'q8' ? JOB.linearQ8Rows : JOB.linearQ4Rows;
-      this.rows(job, [out, s.xq, s.xd, W, scales, b, L, m.cols, rows], rows, m.cols, (r0, r1) => f(out, s.xq, s.xd, W, scales, b, L, m.cols, rows, r0, r1));
+      this.rows(part, job, [out, s.xq, s.xd, W, scales, b, L, m.cols, rows], rows, m.cols, (r0, r1) => f(out, s.xq, s.xd, W, scales, b, L, m.cols, rows, r0, r1));
       return;
     }
-    const f = m.dtype === 'bf16' ? this.k.linearBf16Rows : m.dtype === 'f32' ? this.k.linearF32Rows : this.k.linearF16Rows;
+    const f = m.dtype === 'bf16' ? k.linearBf16Rows : m.dtype === 'f32' ? k.linearF32Rows : k.linearF16Rows;
     const job = m.dtype === 'bf16' ? JOB.linearBf16Rows : m.dtype === 'f32' ? JOB.linearF32Rows : JOB.linearF16Rows;
-    this.rows(job, [out, x, W, b, L, m.cols, rows], rows, m.cols, (r0, r1) => f(out, x, W, b, L, m.cols, rows, r0, r1));
+    this.rows(part, job, [out, x, W, b, L, m.cols, rows], rows, m.cols, (r0, r1) => f(out, x, W, b, L, m.cols, rows, r0, r1));
   }
 
   /**
-   * While {@link trace} runs: records rows × cols f32 values at byte offset `ptr` (a column window
-   * [col0, col0+cols) of rows of `stride` floats) under a trace name. Null otherwise: the hot path pays one test.
+   * While {@link trace} runs: records rows × cols f32 values at byte offset `ptr` of a part's memory (a column
+   * window [col0, col0+cols) of rows of `stride` floats) under a trace name. Null otherwise: the hot path pays
+   * one test.
    */
-  private tracer: ((name: string, ptr: number, rows: number, cols: number, stride?: number, col0?: number) => void) | null = null;
+  private tracer: ((part: WasmPart, name: string, ptr: number, rows: number, cols: number, stride?: number, col0?: number) => void) | null = null;
 
   /**
    * A forward pass from a fresh state calling `hook` with the intermediates this engine holds, under the
@@ -428,12 +525,11 @@ export class WasmModel implements Model {
    * as "only in B" in `compare` against the reference's trace.
    */
   trace(ids: ArrayLike<number>, hook: TraceHook): void {
-    const memory = this.memory;
-    if (this.disposed || !memory) throw new InputError('this model has been disposed');
+    if (this.disposed) throw new InputError('this model has been disposed');
     const parts = new Map<string, { cols: number; chunks: Float32Array[] }>();
-    this.tracer = (name, ptr, rows, cols, stride = cols, col0 = 0) => {
+    this.tracer = (part, name, ptr, rows, cols, stride = cols, col0 = 0) => {
       const v = new Float32Array(rows * cols);
-      const src = f32(memory, ptr, rows * stride);
+      const src = f32(part.memory, ptr, rows * stride);
       for (let r = 0; r < rows; r++) v.set(src.subarray(r * stride + col0, r * stride + col0 + cols), r * cols);
       const entry = parts.get(name) ?? { cols, chunks: [] };
       entry.chunks.push(v);
@@ -467,37 +563,41 @@ export class WasmModel implements Model {
     hook('logits', logits, [ids.length, V]);
   }
 
-  /** One Mamba block over the L tokens in scratch `h`, state in `st` (the wasm twin of reference `mambaBlock`). */
-  private block(i: number, L: number, st: StateSlot): void {
+  /**
+   * One Mamba block over the L tokens in the part's scratch `h` (the wasm twin of reference `mambaBlock`): layer
+   * `j` of the part, whose state is at `st` (a slot, or the part's scratch state for its own layers).
+   */
+  private block(part: WasmPart, j: number, L: number, st: StateSlot): void {
     const c = this.config;
-    const k = this.k;
+    const k = part.k;
     const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R } = c;
-    const w = this.plan.layers[i];
-    const s = this.plan.scratch;
+    const w = part.plan.layers[j];
+    const s = part.plan.scratch;
     const W = R + 2 * N;
-    const conv = st.conv + i * E * (K - 1) * 4;
-    const ssm = st.ssm + i * E * N * 4;
-    const tr = this.tracer;
-    const p = `layers.${i}.`;
+    const conv = st.conv + j * E * (K - 1) * 4;
+    const ssm = st.ssm + j * E * N * 4;
+    const t = this.tracer;
+    const tr = t && ((name: string, ptr: number, rows: number, cols: number, stride?: number, col0?: number) => t(part, name, ptr, rows, cols, stride, col0));
+    const p = `layers.${part.plan.spec.layer0 + j}.`;
     tr?.(p + 'input', s.h, L, Dm);
     k.rmsNorm(s.u, s.h, w.norm, L, Dm, c.normEps);
     tr?.(p + 'norm', s.u, L, Dm);
     // in_proj as two matmuls over its two row halves, so x and z land contiguous (L, E) each.
     if (s.xz) {
       // q8/q4 with odd E: row E starts mid-pair, so run the whole matrix and split its output.
-      this.linear(s.xz, s.u, w.inProj, w.inProjBias, L);
+      this.linear(part, s.xz, s.u, w.inProj, w.inProjBias, L);
       k.copyRows(s.x, s.xz, L, E, 2 * E);
       k.copyRows(s.z, s.xz + E * 4, L, E, 2 * E);
     } else {
-      this.linear(s.x, s.u, w.inProj, w.inProjBias, L, 0, E);
-      this.linear(s.z, s.u, w.inProj, w.inProjBias, L, E, E, true); // the x of in_proj is already quantized (q8/q4)
+      this.linear(part, s.x, s.u, w.inProj, w.inProjBias, L, 0, E);
+      this.linear(part, s.z, s.u, w.inProj, w.inProjBias, L, E, E, true); // the x of in_proj is already quantized (q8/q4)
     }
     tr?.(p + 'mixer.in_proj.x', s.x, L, E);
     tr?.(p + 'mixer.in_proj.z', s.z, L, E);
     if (L === 1) k.causalConv1dStep(s.xc, s.x, w.convWeight, w.convBias, conv, E, K);
     else k.causalConv1d(s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K);
     tr?.(p + 'mixer.conv1d.out', s.xc, L, E);
-    this.linear(s.dbc, s.xc, w.xProj, 0, L);
+    this.linear(part, s.dbc, s.xc, w.xProj, 0, L);
     if (tr) {
       tr(p + 'mixer.x_proj.out', s.dbc, L, W);
       tr(p + 'mixer.x_proj.dt', s.dbc, L, R, W, 0);
@@ -511,17 +611,44 @@ export class WasmModel implements Model {
       tr?.(p + 'mixer.x_proj.C_normed', s.dbc, L, N, W, R + N);
     }
     k.copyRows(s.dtr, s.dbc, L, R, W);
-    this.linear(s.delta, s.dtr, w.dtProj, w.dtProjBias, L);
+    this.linear(part, s.delta, s.dtr, w.dtProj, w.dtProjBias, L);
     tr?.(p + 'mixer.dt_proj.out', s.delta, L, E);
     const B = s.dbc + R * 4;
     const C = s.dbc + (R + N) * 4;
     if (L === 1) k.selectiveScanStep(s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, E, N);
     else k.selectiveScan(s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W);
     tr?.(p + 'mixer.gated', s.y, L, E);
-    this.linear(s.o, s.y, w.outProj, w.outProjBias, L);
+    this.linear(part, s.o, s.y, w.outProj, w.outProjBias, L);
     tr?.(p + 'mixer.out_proj.out', s.o, L, Dm);
     k.residualAdd(s.h, s.o, L * Dm);
     tr?.(p + 'output', s.h, L, Dm);
+  }
+
+  /** Copies the residual stream h (L, D) from one part's scratch to another's. */
+  private handOver(from: WasmPart, to: WasmPart, L: number): WasmPart {
+    if (from !== to) f32(to.memory, to.plan.scratch.h, L * this.config.dModel).set(f32(from.memory, from.plan.scratch.h, L * this.config.dModel));
+    return to;
+  }
+
+  /** Copies each part's layers' slice of `state` into (`into`) or out of that part's scratch state. */
+  private moveState(state: ModelState, into: boolean): void {
+    const { dInner: E, dState: N, dConv: K } = this.config;
+    for (const part of this.liveParts) {
+      const { layer0, layer1 } = part.plan.spec;
+      if (layer1 === layer0) continue;
+      const s = part.plan.scratch;
+      const conv = f32(part.memory, s.conv, (layer1 - layer0) * E * (K - 1));
+      const ssm = f32(part.memory, s.ssm, (layer1 - layer0) * E * N);
+      const sc = state.conv.subarray(layer0 * E * (K - 1), layer1 * E * (K - 1));
+      const ss = state.ssm.subarray(layer0 * E * N, layer1 * E * N);
+      if (into) {
+        conv.set(sc);
+        ssm.set(ss);
+      } else {
+        sc.set(conv);
+        ss.set(ssm);
+      }
+    }
   }
 
   /**
@@ -529,65 +656,70 @@ export class WasmModel implements Model {
    * `allLogits`, else for the last position only (the lm_head runs for that row only).
    */
   run(state: ModelState, ids: ArrayLike<number>, allLogits: boolean): Float32Array {
-    if (this.disposed || !this.memory) throw new InputError('this model has been disposed');
+    if (this.disposed) throw new InputError('this model has been disposed');
     const c = this.config;
     const n = ids.length;
     if (n === 0) throw new InputError('no token ids given');
     checkIds(ids, c.vocabSize);
     checkState(state, c);
-    const memory = this.memory;
-    const k = this.k;
-    const s = this.plan.scratch;
     const { dModel: Dm, vocabSize: V } = c;
-    const sizes = stateFloats(c);
     const slot = this.slotOf(state);
-    if (!slot) {
-      f32(memory, s.conv, sizes.conv).set(state.conv);
-      f32(memory, s.ssm, sizes.ssm).set(state.ssm);
-    }
-    const where = slot ?? s;
+    if (!slot) this.moveState(state, true);
     const out = new Float32Array((allLogits ? n : 1) * V);
-    const Cn = this.plan.chunkSize;
+    const Cn = this.liveParts[0].plan.chunkSize;
+    const ep = this.embedPart;
+    const hp = this.headPart;
     for (let at = 0; at < n; at += Cn) {
       const L = Math.min(Cn, n - at);
-      const idv = new Int32Array(memory.buffer, s.ids, L);
+      const s = ep.plan.scratch;
+      const idv = new Int32Array(ep.memory.buffer, s.ids, L);
       for (let t = 0; t < L; t++) idv[t] = ids[at + t];
-      const e = this.plan.embeddings;
+      const e = ep.plan.embeddings!;
+      const k = ep.k;
       if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm);
       else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
       else if (e.dtype === 'q8') k.embedQ8(s.h, e.ptr, e.scales, s.ids, L, Dm);
       else if (e.dtype === 'q4') k.embedQ4(s.h, e.ptr, e.scales, s.ids, L, Dm);
       else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
-      this.tracer?.('embeddings', s.h, L, Dm);
-      for (let i = 0; i < c.nLayer; i++) this.block(i, L, where);
+      this.tracer?.(ep, 'embeddings', s.h, L, Dm);
+      let cur = ep;
+      for (const part of this.liveParts) {
+        const nl = part.plan.layers.length;
+        if (nl === 0) continue;
+        cur = this.handOver(cur, part, L);
+        const where = slot ?? part.plan.scratch;
+        for (let j = 0; j < nl; j++) this.block(part, j, L, where);
+      }
+      cur = this.handOver(cur, hp, L);
+      const hs = hp.plan.scratch;
       if (allLogits) {
-        k.rmsNorm(s.hf, s.h, this.plan.normF, L, Dm, c.normEps);
-        this.tracer?.('norm_f', s.hf, L, Dm);
-        this.linear(s.logits, s.hf, this.plan.lmHead, 0, L);
-        out.set(f32(memory, s.logits, L * V), at * V);
+        hp.k.rmsNorm(hs.hf, hs.h, hp.plan.normF, L, Dm, c.normEps);
+        this.tracer?.(hp, 'norm_f', hs.hf, L, Dm);
+        this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, L);
+        out.set(f32(hp.memory, hs.logits, L * V), at * V);
       } else if (at + L === n) {
-        k.rmsNorm(s.hf, s.h + (L - 1) * Dm * 4, this.plan.normF, 1, Dm, c.normEps);
-        this.linear(s.logits, s.hf, this.plan.lmHead, 0, 1);
-        out.set(f32(memory, s.logits, V));
+        hp.k.rmsNorm(hs.hf, hs.h + (L - 1) * Dm * 4, hp.plan.normF, 1, Dm, c.normEps);
+        this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, 1);
+        out.set(f32(hp.memory, hs.logits, V));
       }
     }
-    if (!slot) {
-      state.conv.set(f32(memory, s.conv, sizes.conv));
-      state.ssm.set(f32(memory, s.ssm, sizes.ssm));
-    }
+    if (!slot) this.moveState(state, false);
     state.position += n;
     return out;
   }
 }
 
 /**
- * Loads a checkpoint into a new wasm memory and returns the model. `options.dtype`: `auto` (stored dtype,
- * default), `f32` (widen every matrix), "bf16` (keep bf16, round f32/f16 matrices to bf16);
+ * Loads a checkpoint into wasm memory and returns the model. `options.dtype`: `auto` (stored dtype,
+ * default), `f32` (widen every matrix), `bf16` (keep bf16, round f32/f16 matrices to bf16);
  * `q8`/`q4`: in_proj, x_proj, dt_proj, out_proj, embeddings and
  * lm_head block-quantized at load (docs/quantization.md), dequantized inside the kernels' dot products; conv, A, D,
  * biases and norms stay f32. `options.threads` (default: the cores,
  * `os.availableParallelism()`): matmuls split by rows over that many threads (src/wasm/threads.ts); if workers
- * cannot start, the model runs on 1 thread and says why in `threadNotice`. `options.chunkSize` (default 64): tokens per prefill chunk (scratch memory scales with it).
+ * cannot start, the model runs on 1 thread and says why in `threadNotice`. `options.chunkSize` (default 64):
+ * tokens per prefill chunk (scratch memory scales with it). A model over 4 GiB (or `options.maxPartBytes`) is
+ * split by layers over several memories ({@link planParts}); weights stream in tensor by tensor, reported to
+ * `options.onProgress`.
  */
 export async function loadWasmModel(ckpt: Checkpoint, options: LoadOptions = {}): Promise<Model> {
   const dtype = options.dtype ?? 'auto';
@@ -596,30 +728,38 @@ export async function loadWasmModel(ckpt: Checkpoint, options: LoadOptions = {})
   }
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new InputError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  const maxPartBytes = options.maxPartBytes ?? MAX_PART_BYTES;
+  if (!Number.isInteger(maxPartBytes) || maxPartBytes < 65536 || maxPartBytes > MAX_PART_BYTES) {
+    throw new InputError(`maxPartBytes must be an integer from 65536 to ${MAX_PART_BYTES} (4 GiB), got ${maxPartBytes}`);
+  }
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new InputError(`threads must be a positive integer, got ${threads}`);
   const module = await compileKernels();
   // The module's static data ends at __heap_base; read it from a throwaway one-page instance.
   const probe = await instantiateKernels(module, createMemory(1));
-  const plan = planMemory(ckpt, probe.heapBase(), chunkSize, dtype);
-  if (plan.bytes > 65536 * 65536) {
-    throw new InputError(
-      `the model needs ${(plan.bytes / 2 ** 30).toFixed(2)} GiB of wasm memory; one wasm32 memory holds 4 GiB ` +
-        `(splitting layers across several memories is issue 6)`,
-    );
+  const plans = planParts(ckpt, probe.heapBase(), chunkSize, dtype, maxPartBytes);
+  const parts: WasmPart[] = [];
+  const total = ckpt.totalBytes;
+  let loaded = 0;
+  const progress = (name: string) => {
+    loaded += ckpt.info(name).end - ckpt.info(name).start;
+    options.onProgress?.({ loadedBytes: loaded, totalBytes: total, tensor: name });
+  };
+  for (const plan of plans) {
+    const memory = createMemory(plan.bytes);
+    const k = await instantiateKernels(module, memory);
+    await loadWeights(ckpt, plan, memory, k, progress);
+    parts.push({ plan, memory, k, index: parts.length });
   }
-  const memory = createMemory(plan.bytes);
-  const k = await instantiateKernels(module, memory);
-  await loadWeights(ckpt, plan, memory, k, options);
-  const threads = options.threads ?? availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new InputError(`threads must be a positive integer, got ${threads}`);
   let pool: ThreadPool | null = null;
   let notice: string | null = null;
   if (threads > 1) {
     try {
-      pool = await ThreadPool.start(module, memory, threads);
+      pool = await ThreadPool.start(module, parts.map((p) => p.memory), threads);
     } catch (e) {
       notice = `kernel workers could not start (${e instanceof Error ? e.message : String(e)}); running on 1 thread`;
     }
   }
   if (notice) options.onNotice?.(notice);
-  return new WasmModel(ckpt.config, plan, memory, k, pool, notice);
+  return new WasmModel(ckpt.config, parts, pool, notice);
 }

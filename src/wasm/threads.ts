@@ -1,10 +1,10 @@
 /**
  * The wasm backend's thread pool (issue 6 §1): `threads − 1` workers (src/wasm/worker.js) instantiate the same
- * compiled kernels over the model's shared memory; the calling thread is thread 0. A matmul is split by output
+ * compiled kernels over each of the model's shared memories (one per part); the calling thread is thread 0. A matmul is split by output
  * rows (`linear…Rows`, boundaries rounded to even rows so q8/q4 row pairs and bf16 2-row tiles stay whole).
  *
  * Synchronization is a control block in its own SharedArrayBuffer: Int32 [0] generation, [1] pending, [2] job,
- * [16 .. 16+threads] row bounds; Float64 at byte 256: the job's arguments. The caller writes a job, bumps the
+ * [3] which memory (part) the job runs in, [16 .. 16+threads] row bounds; Float64 at byte 256: the job's arguments. The caller writes a job, bumps the
  * generation and notifies; each worker spins briefly (bounded) then blocks in `Atomics.wait`, so an idle pool
  * burns no core. The caller runs its slice, then waits (bounded spin, then `Atomics.wait`) for `pending` = 0.
  * Workers are `unref`'d, so a process whose model was never disposed still exits; `dispose` stops them.
@@ -20,6 +20,7 @@ export type JobId = (typeof JOB)[keyof typeof JOB];
 const GEN = 0;
 const PENDING = 1;
 const FN = 2;
+const MEM = 3;
 const BOUNDS = 16;
 const SPIN = 20000;
 
@@ -40,16 +41,16 @@ export class ThreadPool {
   }
 
   /**
-   * Starts `threads − 1` workers over `memory` and waits until each has instantiated the kernels. Rejects if a
+   * Starts `threads − 1` workers over `memories` (each worker instantiates the kernels over every one) and waits until each has instantiated the kernels. Rejects if a
    * worker cannot start (the caller then falls back to one thread).
    */
-  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<ThreadPool> {
+  static async start(module: WebAssembly.Module, memories: readonly WebAssembly.Memory[], threads: number): Promise<ThreadPool> {
     const control = new SharedArrayBuffer(512);
     const url = new URL('./worker.js', import.meta.url);
     const workers: Worker[] = [];
     try {
       for (let i = 1; i < threads; i++) {
-        const w = new Worker(url, { workerData: { module, memory, control, index: i }, execArgv: [] });
+        const w = new Worker(url, { workerData: { module, memories, control, index: i }, execArgv: [] });
         workers.push(w);
         await new Promise<void>((resolve, reject) => {
           w.once('message', () => resolve());
@@ -70,14 +71,16 @@ export class ThreadPool {
 
   /**
    * Runs a `linear…Rows` kernel over output rows [0, outF) split across the threads; `run(r0, r1)` is the
-   * caller's own slice (the same kernel in the caller's instance). `args` are the kernel's arguments before r0.
+   * caller's own slice (the same kernel in the caller's instance). `args` are the kernel's arguments before r0;
+   * `memory` is the index of the memory (part) they point into.
    */
-  rows(job: JobId, args: number[], outF: number, run: (r0: number, r1: number) => void): void {
+  rows(job: JobId, args: number[], outF: number, run: (r0: number, r1: number) => void, memory = 0): void {
     const T = this.threads;
     const ctl = this.ctl;
     for (let i = 0; i < args.length; i++) this.args[i] = args[i];
     for (let i = 0; i <= T; i++) ctl[BOUNDS + i] = i === T ? outF : Math.min(outF, Math.round((outF * i) / T / 2) * 2);
     ctl[FN] = job;
+    ctl[MEM] = memory;
     Atomics.store(ctl, PENDING, T - 1);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);

@@ -8,20 +8,24 @@ import { parentPort, workerData } from 'node:worker_threads';
 const GEN = 0;
 const PENDING = 1;
 const FN = 2;
+const MEM = 3;
 const BOUNDS = 16; // Int32 index of bounds[0..threads]
 const SPIN = 20000;
 const FNS = ['stop', 'linearF32Rows', 'linearBf16Rows', 'linearF16Rows', 'linearQ8Rows', 'linearQ4Rows'];
 
-const { module, memory, control, index } = workerData;
-const inst = new WebAssembly.Instance(module, {
-  env: {
-    memory,
-    abort: () => {
-      throw new Error('wasm kernel abort');
-    },
-  },
-});
-const k = inst.exports;
+const { module, memories, control, index } = workerData;
+// One kernel instance per memory (part) of the model.
+const ks = memories.map(
+  (memory) =>
+    new WebAssembly.Instance(module, {
+      env: {
+        memory,
+        abort: () => {
+          throw new Error('wasm kernel abort');
+        },
+      },
+    }).exports,
+);
 const ctl = new Int32Array(control, 0, 64);
 const args = new Float64Array(control, 256, 16);
 // Read the generation before saying ready: the first job may be posted the moment the pool hears from us.
@@ -41,7 +45,7 @@ for (;;) {
   const r0 = ctl[BOUNDS + index];
   const r1 = ctl[BOUNDS + index + 1];
   if (r1 > r0) {
-    const f = k[FNS[fn]];
+    const f = ks[ctl[MEM]][FNS[fn]];
     if (fn >= 4) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], r0, r1);
     else f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], r0, r1);
   }
