@@ -1,164 +1,243 @@
 /**
- * `npm run bench`: single-thread decode and prefill tokens/s of the `reference` and `wasm` backends on the
- * synthetic "small" checkpoint (bench/synthetic.ts; made on demand into models/synthetic-small/), the wasm
- * memory-bandwidth ceiling measured in the same run (a streaming-read kernel over the model's own weight bytes),
- * and decode weight bytes/s as a fraction of it. One table, then the tokenizer bench (bench/tokenizer.ts) if present.
+ * `npm run bench`: one table of decode and prefill tokens/s and peak RSS of the wasm backend, bf16 / q8 / q4 on
+ * 1 and 2 threads, on the synthetic "small" shape (and the 7B shape with `--7b`), with the memory-bandwidth
+ * ceiling of 1 and 2 threads measured in the same run, each decode rate as a fraction of the ceiling at its
+ * thread count, and the ratio to llama.cpp at the same precision. Then the tokenizer bench (bench/tokenizer.ts).
  *
- * Options: `--decode N` (wasm decode tokens per round, default 48), `--rounds N` (default 4; each round measures
- * the ceiling then decode, and the table shows the best of each), `--prefill N` (default 256), `--ref-decode N`
- * (default 2), `--ref-prefill N` (default 8), `--no-reference`, `--no-tokenizer`.
- * Anchor (docs/perf-notes.md, llama.cpp native AVX-512 bf16, same shape, this machine kind):
- * decode 40.7 tok/s on 1 thread (49.4 on 2); prefill of 256 tokens 167 tok/s on 1 thread (302 on 2).
+ * Every configuration runs in its own child process (bench/bench-row.ts), and so does the ceiling
+ * (bench/ceiling.ts, before the rows and again after them; the table uses the best of the two). A row whose
+ * child fails (e.g. a model too large to load) shows the error's first line instead of numbers.
+ *
+ * Options: `--decode N` (decode tokens per round, small shape, default 48), `--rounds N` (default 4),
+ * `--prefill N` (default 256), `--ref-decode N` (2), `--ref-prefill N` (8), `--no-reference`, `--no-tokenizer`,
+ * `--7b` (the 7B shape, bf16/q8/q4 on 2 threads; models/synthetic-7b, 14.5 GB, written first if absent),
+ * `--7b-all` (the 7B on 1 thread too), `--decode7b N` (6), `--rounds7b N` (2), `--prefill7b N` (64),
+ * `--passes N` (ceiling passes per thread count, 5).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel, type Model } from '../src/index.ts';
-import type { WasmModel } from '../src/wasm/model.ts';
-import { ensureSyntheticSmall } from './synthetic.ts';
+import type { Row } from './bench-row.ts';
+import { ensureSynthetic7B, ensureSyntheticSmall } from './synthetic.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
 const DECODE = opt('decode', 48);
+const ROUNDS = opt('rounds', 4);
 const PREFILL = opt('prefill', 256);
 const REF_DECODE = opt('ref-decode', 2);
 const REF_PREFILL = opt('ref-prefill', 8);
-const ROUNDS = opt('rounds', 4);
+const DECODE_7B = opt('decode7b', 6);
+const ROUNDS_7B = opt('rounds7b', 2);
+const PREFILL_7B = opt('prefill7b', 64);
+const PASSES = opt('passes', 5);
+const WITH_7B = args.includes('--7b') || args.includes('--7b-all');
 
-function ids(n: number, V: number, seed = 1): number[] {
-  let s = seed;
-  return Array.from({ length: n }, () => (s = (s * 1103515245 + 12345) % 2147483648) % V);
-}
+type Shape = 'small' | '7B';
+type DType = 'bf16' | 'q8' | 'q4';
 
-/** Seconds per call of `fn`, best of `reps`. */
-async function best(reps: number, fn: () => unknown): Promise<number> {
-  let b = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await fn();
-    b = Math.min(b, (performance.now() - t0) / 1000);
-  }
-  return b;
-}
+/**
+ * llama.cpp anchors (docs/perf-notes.md: native AVX-512 build, same shapes, this machine kind), tokens/s, by
+ * shape, threads and precision (bf16, Q8_0, Q4_0). Prefill of 256 tokens for the small shape, 64 for the 7B.
+ */
+const LLAMA: Record<string, { decode: number; prefill: number }> = {
+  'small 1 bf16': { decode: 40.7, prefill: 167 },
+  'small 1 q8': { decode: 57.9, prefill: 142 },
+  'small 1 q4': { decode: 52.0, prefill: 156 },
+  'small 2 bf16': { decode: 49.4, prefill: 302 },
+  'small 2 q8': { decode: 54.0, prefill: 186 },
+  'small 2 q4': { decode: 51.9, prefill: 204 },
+  '7B 2 bf16': { decode: 1.31, prefill: 7.35 },
+  '7B 2 q8': { decode: 3.58, prefill: 10.9 },
+};
+const LLAMA_PREFILL: Record<Shape, number> = { small: 256, '7B': 64 };
 
-async function decodeRate(m: Model, n: number, warm: number): Promise<number> {
-  const V = m.config.vocabSize;
-  const s = m.createState();
-  await m.prefill(s, ids(4, V, 7));
-  for (let i = 0; i < warm; i++) await m.step(s, i + 1);
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) await m.step(s, (i * 31) % V);
-  return n / ((performance.now() - t0) / 1000);
-}
-
-async function prefillRate(m: Model, n: number, reps: number): Promise<number> {
-  const p = ids(n, m.config.vocabSize, 3);
-  return n / (await best(reps, () => m.prefill(m.createState(), p)));
-}
-
-/** GB/s of the wasm streaming-read kernel over the model's weight bytes (best of 3). */
-function ceiling(m: WasmModel): number {
-  const k = (m as unknown as { k: { streamRead(p: number, b: number): number } }).k;
-  const start = m.plan.layers[0].norm;
-  const bytes = Math.floor(m.plan.weightBytes / 64) * 64;
-  let b = Infinity;
-  for (let r = 0; r < 3; r++) {
-    const t0 = performance.now();
-    k.streamRead(start, bytes);
-    b = Math.min(b, (performance.now() - t0) / 1000);
-  }
-  return bytes / b / 1e9;
-}
-
-/** Stored bytes per weight of each engine dtype (q8/q4: quants + one f32 scale per 32 weights). */
-const BYTES_PER_WEIGHT: Record<string, number> = { f32: 4, bf16: 2, f16: 2, q8: 1.125, q4: 0.625 };
-
-/** Weight bytes a decode step streams: every matrix, with one embedding row instead of the table. */
-function bytesPerToken(m: WasmModel): number {
-  const size = (x: { rows: number; cols: number; dtype: string }) => x.rows * x.cols * BYTES_PER_WEIGHT[x.dtype];
-  let n = 0;
-  for (const l of m.plan.layers) n += size(l.inProj) + size(l.xProj) + size(l.dtProj) + size(l.outProj);
-  const e = m.plan.embeddings;
-  n += size(e) / e.rows + size(m.plan.lmHead);
-  return n;
-}
-
-const dir = ensureSyntheticSmall();
-const rows: string[][] = [];
-const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '—');
-const CONFIGS: { dtype: 'bf16' | 'q8' | 'q4'; threads: number }[] = [];
-for (const dtype of ['bf16', 'q8', 'q4'] as const) for (const threads of [1, 2]) CONFIGS.push({ dtype, threads });
-const ANCHOR: Record<string, [string, string]> = { bf16: ['40.7 / 49.4', '167 / 302'], q8: ['57.9 / 54.0', '142 / 186'], q4: ['52.0 / 51.9', '156 / 204'] };
-
-// The 2 cores are shared with other work, which swings single runs by ±30%: each configuration is measured in
-// rounds, each a ceiling run then a decode run, and the table reports the best of each; the ceiling is the best
-// 1-thread streaming read of the whole run.
-let finite = true;
-let ceil = 0;
-let perTokBf16 = 0;
-const ceils: number[] = [];
-const measured: { label: string; dec: number; decMedian: number; pre: number; perTok: number }[] = [];
-for (const cfg of CONFIGS) {
-  const m = (await loadModel(dir, { backend: 'wasm', dtype: cfg.dtype, threads: cfg.threads })) as WasmModel;
-  const perTok = bytesPerToken(m);
-  if (cfg.dtype === 'bf16') perTokBf16 = perTok;
-  // Warm the tiers: V8 compiles wasm lazily and tiers hot functions up.
-  await decodeRate(m, 4, 2);
-  await prefillRate(m, 64, 1);
-  const decs: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    ceils.push(ceiling(m));
-    decs.push(await decodeRate(m, DECODE, 2));
-  }
-  const pre = await prefillRate(m, PREFILL, 2);
-  finite &&= (await m.forward(ids(3, m.config.vocabSize))).every((v) => Number.isFinite(v));
-  await m.dispose();
-  measured.push({
-    label: `wasm ${cfg.dtype}, ${cfg.threads} thread${cfg.threads > 1 ? 's' : ''}`,
-    dec: Math.max(...decs),
-    decMedian: [...decs].sort((x, y) => x - y)[Math.floor(decs.length / 2)],
-    pre,
-    perTok,
+/** Runs `node --import tsx <script> …args` in the repo root; returns its last stdout line parsed, or an error. */
+function child<T>(script: string, argv: string[], what: string): T | { error: string } {
+  process.stderr.write(`bench: ${what} …\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, script), ...argv], {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    const parsed = JSON.parse(last) as T | { error: string };
+    if (r.status === 0 || (parsed as { error?: string }).error) return parsed;
+  } catch {
+    // no JSON line: the child died (crash, out of memory, killed); fall through to its stderr
+  }
+  const err = (r.stderr ?? '').split('\n').find((l) => /error|abort|fatal|killed/i.test(l)) ?? (r.stderr ?? '').trim().split('\n').pop();
+  return { error: err || (r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`) };
 }
-ceil = Math.max(...ceils);
-for (const r of measured) {
-  const gbs = (r.dec * r.perTok) / 1e9;
-  const dtype = r.label.split(' ')[1].replace(',', '');
-  rows.push([r.label, fmt(r.dec), fmt(r.decMedian), fmt(r.pre), fmt(gbs), fmt((100 * gbs) / ceil, 0) + '%', ...(r.label.endsWith('1 thread') ? ANCHOR[dtype] : ['', ''])]);
-}
-const perTok = perTokBf16;
 
-if (!args.includes('--no-reference')) {
-  const ref = await loadModel(dir, { backend: 'reference' });
-  const rdec = await decodeRate(ref, REF_DECODE, 0);
-  const rpre = await prefillRate(ref, REF_PREFILL, 1);
-  const rGBs = (rdec * perTok) / 1e9; // the bytes the same step would stream in bf16 (the reference reads f32: 2×)
-  rows.push([`reference (f32, ${REF_DECODE}/${REF_PREFILL} tok)`, fmt(rdec, 2), '', fmt(rpre, 2), fmt(rGBs, 2), fmt((100 * rGBs) / ceil, 1) + '%', '', '']);
-  await ref.dispose();
+interface Ceiling {
+  t1: number;
+  t2: number;
+  t1Passes: number[];
+  t2Passes: number[];
+  bytes: number;
+  otherLoad: number | null;
 }
-const head = ['engine', 'decode tok/s', 'median', `prefill tok/s (${PREFILL})`, 'decode GB/s', 'of 1-thread ceiling', 'llama.cpp decode 1/2 thr', 'llama.cpp prefill 1/2 thr'];
+const ceilings: Ceiling[] = [];
+const measureCeiling = (when: string) => {
+  const c = child<Ceiling>('ceiling.ts', ['--passes', String(PASSES)], `bandwidth ceiling (${when})`);
+  if ('error' in c) process.stderr.write(`bench: ceiling failed: ${c.error}\n`);
+  else ceilings.push(c);
+};
+
+interface Config {
+  shape: Shape;
+  dir: string;
+  backend: 'wasm' | 'reference';
+  dtype: DType | 'f32';
+  threads: number;
+  argv: string[];
+}
+const configs: Config[] = [];
+const small = ensureSyntheticSmall();
+for (const dtype of ['bf16', 'q8', 'q4'] as const) {
+  for (const threads of [1, 2]) {
+    const argv = ['--decode', DECODE, '--rounds', ROUNDS, '--prefill', PREFILL].map(String);
+    configs.push({ shape: 'small', dir: small, backend: 'wasm', dtype, threads, argv });
+  }
+}
+if (!args.includes('--no-reference')) {
+  const argv = ['--decode', REF_DECODE, '--rounds', 1, '--prefill', REF_PREFILL, '--prefill-reps', 1, '--warm-decode', 0, '--warm-prefill', 0].map(String);
+  configs.push({ shape: 'small', dir: small, backend: 'reference', dtype: 'f32', threads: 1, argv });
+}
+if (WITH_7B) {
+  const big = ensureSynthetic7B();
+  const threadCounts = args.includes('--7b-all') ? [1, 2] : [2];
+  for (const dtype of ['bf16', 'q8', 'q4'] as const) {
+    for (const threads of threadCounts) {
+      const argv = ['--decode', DECODE_7B, '--rounds', ROUNDS_7B, '--prefill', PREFILL_7B, '--prefill-reps', 1, '--warm-decode', 1, '--warm-prefill', 8].map(String);
+      configs.push({ shape: '7B', dir: big, backend: 'wasm', dtype, threads, argv });
+    }
+  }
+}
+
+measureCeiling('before the rows');
+const results: { cfg: Config; row: Row | { error: string } }[] = [];
+for (const cfg of configs) {
+  const label = `${cfg.shape} ${cfg.backend === 'wasm' ? `${cfg.dtype}, ${cfg.threads} thr` : 'reference f32'}`;
+  const argv = ['--dir', cfg.dir, '--backend', cfg.backend, '--dtype', cfg.dtype === 'f32' ? 'auto' : cfg.dtype, '--threads', String(cfg.threads), ...cfg.argv];
+  results.push({ cfg, row: child<Row>('bench-row.ts', argv, label) });
+}
+measureCeiling('after the rows');
+
+const ceil = (threads: number) => Math.max(0, ...ceilings.map((c) => (threads === 1 ? c.t1 : c.t2)));
+const fmt = (x: number | null | undefined, d = 1) => (x != null && Number.isFinite(x) ? x.toFixed(d) : '—');
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : '—');
+const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '');
+
+// Measured ratios the targets are checked against, by `${shape} ${threads} ${dtype}`.
+const decodeVsLlama: Record<string, number> = {};
+const prefillVsLlama: Record<string, number> = {};
+const ofCeiling: Record<string, number> = {};
+const decodeRate: Record<string, number> = {};
+
+const head = ['engine', 'decode tok/s', 'median', 'of ceiling', 'llama.cpp decode', 'ratio', 'prefill tok/s', 'llama.cpp prefill', 'ratio', 'peak RSS GB', 'load s', 'other load'];
+const rows: string[][] = [];
+const notes: string[] = [];
+let finite = true;
+for (const { cfg, row } of results) {
+  const label = cfg.backend === 'wasm' ? `wasm ${cfg.shape} ${cfg.dtype}, ${cfg.threads} thread${cfg.threads > 1 ? 's' : ''}` : `reference ${cfg.shape} f32 (${REF_DECODE}/${REF_PREFILL} tok)`;
+  if ('error' in row) {
+    rows.push([label, `failed: ${row.error.split('\n')[0]}`, '', '', '', '', '', '', '', '', '', '']);
+    continue;
+  }
+  finite &&= row.finite;
+  for (const n of row.notices) notes.push(`${label}: ${n}`);
+  const key = `${cfg.shape} ${cfg.threads} ${cfg.dtype}`;
+  const llama = cfg.backend === 'wasm' ? LLAMA[key] : undefined;
+  const frac = row.bytesPerToken != null ? (row.decode * row.bytesPerToken) / (ceil(cfg.threads) * 1e9) : NaN;
+  if (cfg.backend === 'wasm') {
+    ofCeiling[key] = frac;
+    decodeRate[key] = row.decode;
+    if (llama) decodeVsLlama[key] = row.decode / llama.decode;
+    if (llama && row.prefillTokens === LLAMA_PREFILL[cfg.shape]) prefillVsLlama[key] = row.prefill / llama.prefill;
+  }
+  const small = row.decode < 10 ? 2 : 1;
+  rows.push([
+    label,
+    fmt(row.decode, small),
+    fmt(row.decodeMedian, small),
+    pct(frac),
+    llama ? String(llama.decode) : '',
+    llama ? ratio(row.decode / llama.decode) : '',
+    `${fmt(row.prefill, row.prefill < 10 ? 2 : 1)} (${row.prefillTokens})`,
+    llama ? `${llama.prefill} (${LLAMA_PREFILL[cfg.shape]})` : '',
+    llama && row.prefillTokens === LLAMA_PREFILL[cfg.shape] ? ratio(row.prefill / llama.prefill) : '',
+    fmt(row.peakRss / 1e9, 2),
+    fmt(row.loadSeconds),
+    row.otherLoad === null ? '—' : `${row.otherLoad.toFixed(2)} cores`,
+  ]);
+}
+
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (r: string[]) => '| ' + r.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ') + ' |';
+
+const shapeLines: string[] = [];
+for (const shape of ['small', '7B'] as const) {
+  const ok = results.filter((r) => r.cfg.shape === shape && r.cfg.backend === 'wasm' && !('error' in r.row)).map((r) => r.row as Row);
+  if (!ok.length) continue;
+  const c = ok[0].config;
+  const perTok = (['bf16', 'q8', 'q4'] as const)
+    .map((d) => {
+      const r = ok.find((x) => x.dtype === d);
+      return r && r.bytesPerToken ? `${d} ${(r.bytesPerToken / 1e6).toFixed(0)} MB` : null;
+    })
+    .filter(Boolean)
+    .join(', ');
+  shapeLines.push(
+    `${shape}: dModel ${c.dModel}, ${c.nLayer} layers, dInner ${c.dInner}, dState ${c.dState}, dtRank ${c.dtRank}, vocab ${c.vocabSize}; weight bytes per decoded token: ${perTok}`,
+  );
+}
+const ceilLine = ceilings.length
+  ? `memory-bandwidth ceiling (wasm SIMD streaming read of ${(ceilings[0].bytes / 2 ** 30).toFixed(0)} GiB, best of ${PASSES} passes, ` +
+    `${ceilings.length} runs, 1 / 2 threads: ${ceilings.map((c) => `${fmt(c.t1)} / ${fmt(c.t2)} GB/s (other load ${fmt(c.otherLoad, 2)} cores)`).join(' and ')}): ` +
+    `1 thread ${fmt(ceil(1))} GB/s, 2 threads ${fmt(ceil(2))} GB/s`
+  : 'memory-bandwidth ceiling: not measured (the ceiling child failed), so no "of ceiling" figures';
+
+const verdict = (x: number | undefined, goal: number, show: (x: number) => string) =>
+  x === undefined || !Number.isFinite(x) ? 'not measured' : `${show(x)} ${x >= goal ? 'met' : 'not met'}`;
+const targets = [
+  'targets (issue 6):',
+  `  small decode ≥ 1.5× llama.cpp, same precision, 2 threads: ` +
+    (['bf16', 'q8', 'q4'] as const).map((d) => `${d} ${verdict(decodeVsLlama[`small 2 ${d}`], 1.5, ratio)}`).join('; '),
+  `  prefill ≥ 0.75× llama.cpp, same precision and threads: ` +
+    Object.keys(LLAMA)
+      .filter((k) => k.startsWith('small') || WITH_7B)
+      .map((k) => `${k.replace(/ (\d) /, ' $1thr ')} ${verdict(prefillVsLlama[k], 0.75, ratio)}`)
+      .join('; '),
+  `  7B bf16 decode ≥ 65% of the 2-thread ceiling: ${verdict(ofCeiling['7B 2 bf16'], 0.65, pct)}`,
+  `  7B q8 decode ≥ 1.5 × 3.58 = 5.37 tok/s: ${verdict(decodeRate['7B 2 q8'], 5.37, (x) => `${x.toFixed(2)} tok/s`)}`,
+];
+
 const out = [
-  `synthetic small (dModel 1024, 24 layers, dInner 2048, dState 16, dtRank 64, vocab 65024, bf16): ` +
-    `${(perTok / 1e6).toFixed(0)} MB of bf16 weights streamed per decoded token (q8 ${(measured[2].perTok / 1e6).toFixed(0)}, q4 ${(measured[4].perTok / 1e6).toFixed(0)}); logits finite: ${finite}`,
-  `wasm streaming-read ceiling, 1 thread, same run: ${fmt(ceil)} GB/s (best of ${ceils.length} runs) → bf16 decode bound ${fmt((ceil * 1e9) / perTok)} tok/s ` +
-    `(a 2-thread ceiling is not measured here; docs/perf-notes.md saw 32.7–35.8 GB/s for 2-thread wasm bf16 reads)`,
-  `decode: best and median of ${ROUNDS} rounds of ${DECODE} tokens; llama.cpp anchors: docs/perf-notes.md (native AVX-512, same shape)`,
+  ...shapeLines,
+  ceilLine,
+  `decode: best and median of ${ROUNDS} rounds of ${DECODE} tokens (7B: ${ROUNDS_7B} of ${DECODE_7B}); "of ceiling" = decode tok/s × weight bytes per token / the ceiling at the row's thread count; ` +
+    `llama.cpp: docs/perf-notes.md (native AVX-512, same shape and threads; Q8_0 / Q4_0 for q8 / q4); every row in its own process; "other load": cores' worth of CPU other processes took while the row was timed (/proc/stat), ` +
+    `on a 2-core machine anything near 1 means the 2-thread figures are not the engine's; logits finite: ${finite}`,
   line(head),
   '|' + widths.map((w, i) => (i ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|',
   ...rows.map(line),
+  ...notes.map((n) => `notice: ${n}`),
+  ...targets,
 ];
 process.stdout.write(out.join('\n') + '\n');
 
 const tok = join(here, 'tokenizer.ts');
 if (!args.includes('--no-tokenizer') && existsSync(tok)) {
   process.stdout.write('\n');
-  spawnSync(process.execPath, ['--import', 'tsx', tok], { stdio: 'inherit', cwd: resolve(here, '..') });
+  spawnSync(process.execPath, ['--import', 'tsx', tok], { stdio: 'inherit', cwd: root });
 }
