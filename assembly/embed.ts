@@ -1,5 +1,6 @@
 // Embedding gather, one kernel per stored dtype. Twin of `embed` in src/reference/ops.ts.
 import { bf16ToF32, f16ToF32 } from './common';
+import { bf16BlockCols } from './linear';
 
 /** out (L, D) = table (V, D)[ids (L)], table f32. `ids` points to L i32 values. */
 export function embedF32(out: usize, table: usize, ids: usize, L: i32, D: i32): void {
@@ -11,21 +12,27 @@ export function embedF32(out: usize, table: usize, ids: usize, L: i32, D: i32): 
 }
 
 /**
- * out (L, D) = table (V, D)[ids (L)], table bf16 in the interleaved row layout of `bf16Interleave`
- * (linear.ts): each full block of 8 stored as [w0 w4 w1 w5 w2 w6 w3 w7], the D % 8 tail in order.
+ * out (L, D) = table (V, D)[ids (L)], table bf16 in the layout of `bf16Interleave` (linear.ts): column blocks
+ * `bf16BlockCols(D)` wide (one block when D ≤ 2048), each full group of 8 stored as [w0 w4 w1 w5 w2 w6 w3 w7], the
+ * tail of the last block in order.
  */
-export function embedBf16(out: usize, table: usize, ids: usize, L: i32, D: i32): void {
+export function embedBf16(out: usize, table: usize, ids: usize, L: i32, D: i32, V: i32): void {
   const mask = i32x4.splat(0xffff0000);
-  const D8 = D & ~7;
+  const bw = bf16BlockCols(D);
+  const blockBytes = <usize>bw * <usize>V * 2;
   for (let t = 0; t < L; t++) {
-    const src = table + <usize>load<i32>(ids + (<usize>t << 2)) * <usize>D * 2;
-    const dst = out + <usize>t * <usize>D * 4;
-    for (let k = 0; k < D8; k += 8) {
-      const w = v128.load(src + (<usize>k << 1));
-      v128.store(dst + (<usize>k << 2), i32x4.shl(w, 16));
-      v128.store(dst + (<usize>k << 2), v128.and(w, mask), 16);
+    const id = <usize>load<i32>(ids + (<usize>t << 2));
+    for (let k0 = 0, b = 0; k0 < D; k0 += bw, b++) {
+      const n = min(bw, D - k0), n8 = n & ~7;
+      const src = table + <usize>b * blockBytes + id * <usize>bw * 2;
+      const dst = out + (<usize>t * <usize>D + <usize>k0) * 4;
+      for (let k = 0; k < n8; k += 8) {
+        const w = v128.load(src + (<usize>k << 1));
+        v128.store(dst + (<usize>k << 2), i32x4.shl(w, 16));
+        v128.store(dst + (<usize>k << 2), v128.and(w, mask), 16);
+      }
+      for (let k = n8; k < n; k++) store<f32>(dst + (<usize>k << 2), bf16ToF32(load<u16>(src + (<usize>k << 1))));
     }
-    for (let k = D8; k < D; k++) store<f32>(dst + (<usize>k << 2), bf16ToF32(load<u16>(src + (<usize>k << 1))));
   }
 }
 

@@ -2,7 +2,7 @@
 // (same name and argument order; tensors are byte offsets into the one imported memory). docs/kernels.md
 // describes what differs from the reference (fusion, layouts, dtypes) and how each is tested.
 export { rmsNorm, dtBCRmsNorm } from './norm';
-export { bf16Interleave, linearF32, linearF32Rows, linearBf16, linearBf16Rows, linearF16, linearF16Rows } from './linear';
+export { bf16BlockCols, bf16Interleave, linearF32, linearF32Rows, linearBf16, linearBf16Rows, linearF16, linearF16Rows } from './linear';
 export { embedF32, embedBf16, embedF16 } from './embed';
 export { causalConv1d, causalConv1dStep } from './conv';
 export { selectiveScan, selectiveScanStep } from './scan';
@@ -11,7 +11,7 @@ export * from './quant';
 
 /** Version of the kernels' ABI (argument lists and layouts); src/wasm/kernels.ts checks it. */
 export function abiVersion(): i32 {
-  return 2;
+  return 3;
 }
 
 /** First byte past the module's static data: the memory plan starts above it. */

@@ -2,7 +2,8 @@
 // weight in its stored dtype (f32, bf16, f16) and f32 accumulation. Twins of `linear` in src/reference/ops.ts.
 //
 // Decode (L = 1) is a matrix-vector product bound by how fast weight bytes can be turned into f32 lanes, so the
-// bf16 path uses a load-time layout that makes that two instructions per 8 weights (see `bf16Interleave`). Prefill (L > 1) uses register tiles of 4 tokens ×
+// bf16 path uses a load-time layout that makes that two instructions per 8 weights (see `bf16Interleave`), in
+// column blocks that keep the slice of x in L1 (see `XBLOCK`). Prefill (L > 1) uses register tiles of 4 tokens ×
 // 2 rows, so each weight vector loaded is used 4 times (perf-notes: 16 vector registers; 8 accumulators + 4
 // weight vectors + 2 x vectors + the mask fit).
 //
@@ -11,17 +12,44 @@
 import { bf16ToF32, f16ToF32, f16x4ToF32, hsum } from './common';
 
 /**
- * W (rows, cols) bf16, in place: each full block of 8 in a row becomes [w0 w4 w1 w5 w2 w6 w3 w7]; the cols % 8
- * tail stays in order. Loaded as 4 i32 lanes, `i32x4.shl 16` then gives f32 w0..w3 and `v128.and 0xffff0000`
- * gives f32 w4..w7 (bf16 is the top half of an f32), against the contiguous x[k..k+3], x[k+4..k+7].
+ * Columns per block of the bf16 layout. A decode matvec re-reads x (f32) for every row; measured on the 2-core
+ * Zen 5 (Node 20, 64 MB matrices, one thread), one pass over whole rows streams 23 GB/s while x is ≤ 8 KB
+ * (cols ≤ 2048) but 11.5 GB/s at 4096 columns and 8 GB/s at 8192 (the 7B's in_proj and out_proj): x no longer
+ * stays in L1 beside the weight stream (with x's footprint capped at 8 KB the same 8192-column rows streamed at
+ * 19–21 GB/s). Cutting each row into blocks read in separate strided passes was worse (6 GB/s: the stream breaks
+ * every 4 KB), so the blocks are a layout: block-major, [block][row][column in block], one contiguous stream
+ * per block, each reading an 8 KB slice of x over every row.
+ */
+export const XBLOCK: i32 = 2048;
+
+/**
+ * Width of the column blocks of a bf16 matrix with `cols` columns: `cols` itself up to {@link XBLOCK} (one block,
+ * plain row-major), else the smallest multiple of 32 that covers `cols` in ceil(cols / XBLOCK) blocks. Every
+ * block is stored `width` columns wide (the last one padded); src/wasm/layout.ts has the same rule.
+ */
+export function bf16BlockCols(cols: i32): i32 {
+  if (cols <= XBLOCK) return cols;
+  const nb = (cols + XBLOCK - 1) / XBLOCK;
+  return (((cols + nb - 1) / nb + 31) >> 5) << 5;
+}
+
+/**
+ * W (rows, cols) bf16 in block-major layout (`bf16BlockCols`; a row-major matrix when cols ≤ XBLOCK), in place:
+ * each full group of 8 in a row of a block becomes [w0 w4 w1 w5 w2 w6 w3 w7]; the tail of the last block stays in
+ * order. Loaded as 4 i32 lanes, `i32x4.shl 16` then gives f32 w0..w3 and `v128.and 0xffff0000` gives f32 w4..w7
+ * (bf16 is the top half of an f32), against the contiguous x[k..k+3], x[k+4..k+7].
  */
 export function bf16Interleave(W: usize, rows: i32, cols: i32): void {
-  const C8 = cols & ~7;
-  for (let r = 0; r < rows; r++) {
-    const row = W + <usize>r * <usize>cols * 2;
-    for (let k = 0; k < C8; k += 8) {
-      const p = row + (<usize>k << 1);
-      v128.store(p, v128.shuffle<u8>(v128.load(p), v128.load(p), 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+  const bw = bf16BlockCols(cols);
+  const rowBytes = <usize>bw * 2, blockBytes = <usize>bw * <usize>rows * 2;
+  for (let k0 = 0, b = 0; k0 < cols; k0 += bw, b++) {
+    const n8 = min(bw, cols - k0) & ~7;
+    for (let r = 0; r < rows; r++) {
+      const row = W + <usize>b * blockBytes + <usize>r * rowBytes;
+      for (let k = 0; k < n8; k += 8) {
+        const p = row + (<usize>k << 1);
+        v128.store(p, v128.shuffle<u8>(v128.load(p), v128.load(p), 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+      }
     }
   }
 }
@@ -29,82 +57,111 @@ export function bf16Interleave(W: usize, rows: i32, cols: i32): void {
 // ---------------------------------------------------------------------------------------------------- bf16
 
 /**
- * One token: out (r1−r0) = W[r0:r1] (·, inF) @ x (inF) + bias, W bf16 interleaved.
- * One row per pass, 32 weights per iteration into 8 accumulators: measured on the 2-core Zen 5 (Node 20,
- * 512 MB of weights) at 22.7 GB/s against 21.3 for 16 per iteration / 4 accumulators, 18.3 for
- * `extend_low/high` + `shl` in natural layout, 18.6 for `load16x4_u` + `shl`, and 6.4 for two rows per pass
- * sharing the x loads (perf-notes saw the same collapse with 4 rows). The wasm streaming-read ceiling was ~26 GB/s.
+ * Σ_k w[k]·x[k] over n weights of one interleaved row slice: 32 weights per iteration into 8 accumulators,
+ * measured (512 MB of weights, 1024 columns) at 22.7 GB/s against 21.3 for 16 per iteration / 4 accumulators,
+ * 18.3 for `extend_low/high` + `shl` in natural layout, 18.6 for `load16x4_u` + `shl`, and 6.4 for two rows per
+ * pass sharing the x loads (perf-notes saw the same collapse with 4 rows). The streaming-read ceiling was ~26 GB/s.
  */
-function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, r0: i32, r1: i32): void {
+// @ts-ignore: decorator
+@inline function dotBf16(w: usize, x: usize, n: i32): f32 {
   const mask = i32x4.splat(0xffff0000);
-  const K32 = inF & ~31, K8 = inF & ~7;
-  const rowBytes = <usize>inF * 2;
-  for (let r = r0; r < r1; r++) {
-    const w = W + <usize>r * rowBytes;
-    let a = f32x4.splat(0), b = f32x4.splat(0), c = f32x4.splat(0), d = f32x4.splat(0);
-    let e = f32x4.splat(0), f = f32x4.splat(0), g = f32x4.splat(0), h = f32x4.splat(0);
-    for (let k = 0; k < K32; k += 32) {
-      const wp = w + (<usize>k << 1), xp = x + (<usize>k << 2);
-      const p = v128.load(wp), q = v128.load(wp, 16), s = v128.load(wp, 32), u = v128.load(wp, 48);
-      a = f32x4.add(a, f32x4.mul(i32x4.shl(p, 16), v128.load(xp)));
-      b = f32x4.add(b, f32x4.mul(v128.and(p, mask), v128.load(xp, 16)));
-      c = f32x4.add(c, f32x4.mul(i32x4.shl(q, 16), v128.load(xp, 32)));
-      d = f32x4.add(d, f32x4.mul(v128.and(q, mask), v128.load(xp, 48)));
-      e = f32x4.add(e, f32x4.mul(i32x4.shl(s, 16), v128.load(xp, 64)));
-      f = f32x4.add(f, f32x4.mul(v128.and(s, mask), v128.load(xp, 80)));
-      g = f32x4.add(g, f32x4.mul(i32x4.shl(u, 16), v128.load(xp, 96)));
-      h = f32x4.add(h, f32x4.mul(v128.and(u, mask), v128.load(xp, 112)));
+  const K32 = n & ~31, K8 = n & ~7;
+  let a = f32x4.splat(0), b = f32x4.splat(0), c = f32x4.splat(0), d = f32x4.splat(0);
+  let e = f32x4.splat(0), f = f32x4.splat(0), g = f32x4.splat(0), h = f32x4.splat(0);
+  for (let k = 0; k < K32; k += 32) {
+    const wp = w + (<usize>k << 1), xp = x + (<usize>k << 2);
+    const p = v128.load(wp), q = v128.load(wp, 16), s = v128.load(wp, 32), u = v128.load(wp, 48);
+    a = f32x4.add(a, f32x4.mul(i32x4.shl(p, 16), v128.load(xp)));
+    b = f32x4.add(b, f32x4.mul(v128.and(p, mask), v128.load(xp, 16)));
+    c = f32x4.add(c, f32x4.mul(i32x4.shl(q, 16), v128.load(xp, 32)));
+    d = f32x4.add(d, f32x4.mul(v128.and(q, mask), v128.load(xp, 48)));
+    e = f32x4.add(e, f32x4.mul(i32x4.shl(s, 16), v128.load(xp, 64)));
+    f = f32x4.add(f, f32x4.mul(v128.and(s, mask), v128.load(xp, 80)));
+    g = f32x4.add(g, f32x4.mul(i32x4.shl(u, 16), v128.load(xp, 96)));
+    h = f32x4.add(h, f32x4.mul(v128.and(u, mask), v128.load(xp, 112)));
+  }
+  for (let k = K32; k < K8; k += 8) {
+    const p = v128.load(w + (<usize>k << 1)), xp = x + (<usize>k << 2);
+    a = f32x4.add(a, f32x4.mul(i32x4.shl(p, 16), v128.load(xp)));
+    b = f32x4.add(b, f32x4.mul(v128.and(p, mask), v128.load(xp, 16)));
+  }
+  let s0 = hsum(f32x4.add(f32x4.add(f32x4.add(a, b), f32x4.add(c, d)), f32x4.add(f32x4.add(e, f), f32x4.add(g, h))));
+  for (let k = K8; k < n; k++) s0 += bf16ToF32(load<u16>(w + (<usize>k << 1))) * load<f32>(x + (<usize>k << 2));
+  return s0;
+}
+
+/**
+ * One token: out[r] = W[r] · x + bias[r] for rows [r0, r1) of W (ld rows in all, bf16 block-major and
+ * interleaved). Block by block: all rows over one block of x (8 KB), partial sums kept in `out`.
+ */
+function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, ld: i32, r0: i32, r1: i32): void {
+  const bw = bf16BlockCols(inF);
+  const rowBytes = <usize>bw * 2, blockBytes = <usize>bw * <usize>ld * 2;
+  for (let k0 = 0, b = 0; k0 < inF; k0 += bw, b++) {
+    const n = min(bw, inF - k0);
+    const first = k0 == 0, last = k0 + n == inF;
+    const base = W + <usize>b * blockBytes, xb = x + (<usize>k0 << 2);
+    for (let r = r0; r < r1; r++) {
+      let s0 = dotBf16(base + <usize>r * rowBytes, xb, n);
+      const o = out + (<usize>r << 2);
+      if (!first) s0 = load<f32>(o) + s0;
+      if (last && bias) s0 += load<f32>(bias + (<usize>r << 2));
+      store<f32>(o, s0);
     }
-    for (let k = K32; k < K8; k += 8) {
-      const p = v128.load(w + (<usize>k << 1)), xp = x + (<usize>k << 2);
-      a = f32x4.add(a, f32x4.mul(i32x4.shl(p, 16), v128.load(xp)));
-      b = f32x4.add(b, f32x4.mul(v128.and(p, mask), v128.load(xp, 16)));
-    }
-    let s0 = hsum(f32x4.add(f32x4.add(f32x4.add(a, b), f32x4.add(c, d)), f32x4.add(f32x4.add(e, f), f32x4.add(g, h))));
-    for (let k = K8; k < inF; k++) s0 += bf16ToF32(load<u16>(w + (<usize>k << 1))) * load<f32>(x + (<usize>k << 2));
-    if (bias) s0 += load<f32>(bias + (<usize>r << 2));
-    store<f32>(out + (<usize>r << 2), s0);
   }
 }
 
-/** 4 tokens × 2 rows register tile: out rows r, r+1 of tokens t..t+3 (x rows xs apart, out rows os apart). */
+/**
+ * 4 tokens × 2 rows register tile: out rows r, r+1 of tokens t..t+3 (x rows xs apart, out rows os apart), the
+ * accumulators running on across the column blocks.
+ */
 // @ts-ignore: decorator
-@inline function tileBf16(out: usize, os: usize, x: usize, xs: usize, w0: usize, w1: usize, bias: usize, r: i32, inF: i32): void {
+@inline function tileBf16(out: usize, os: usize, x: usize, xs: usize, W: usize, ld: i32, bias: usize, r: i32, inF: i32): void {
   const mask = i32x4.splat(0xffff0000);
-  const K8 = inF & ~7;
+  const bw = bf16BlockCols(inF);
+  const rowBytes = <usize>bw * 2, blockBytes = <usize>bw * <usize>ld * 2;
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  for (let k = 0; k < K8; k += 8) {
-    const p = v128.load(w0 + (<usize>k << 1));
-    const q = v128.load(w1 + (<usize>k << 1));
-    const pl = i32x4.shl(p, 16), ph = v128.and(p, mask);
-    const ql = i32x4.shl(q, 16), qh = v128.and(q, mask);
-    let xp = x + (<usize>k << 2);
-    let xa = v128.load(xp), xb = v128.load(xp, 16);
-    c00 = f32x4.add(c00, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
-    c01 = f32x4.add(c01, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
-    xp += xs;
-    xa = v128.load(xp); xb = v128.load(xp, 16);
-    c10 = f32x4.add(c10, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
-    c11 = f32x4.add(c11, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
-    xp += xs;
-    xa = v128.load(xp); xb = v128.load(xp, 16);
-    c20 = f32x4.add(c20, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
-    c21 = f32x4.add(c21, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
-    xp += xs;
-    xa = v128.load(xp); xb = v128.load(xp, 16);
-    c30 = f32x4.add(c30, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
-    c31 = f32x4.add(c31, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+  let k0 = 0, b = 0, n = 0;
+  for (; ; k0 += bw, b++) {
+    n = min(bw, inF - k0);
+    const w0 = W + <usize>b * blockBytes + <usize>r * rowBytes, w1 = w0 + rowBytes;
+    const K8 = n & ~7;
+    for (let k = 0; k < K8; k += 8) {
+      const p = v128.load(w0 + (<usize>k << 1));
+      const q = v128.load(w1 + (<usize>k << 1));
+      const pl = i32x4.shl(p, 16), ph = v128.and(p, mask);
+      const ql = i32x4.shl(q, 16), qh = v128.and(q, mask);
+      let xp = x + (<usize>(k0 + k) << 2);
+      let xa = v128.load(xp), xb = v128.load(xp, 16);
+      c00 = f32x4.add(c00, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
+      c01 = f32x4.add(c01, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+      xp += xs;
+      xa = v128.load(xp); xb = v128.load(xp, 16);
+      c10 = f32x4.add(c10, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
+      c11 = f32x4.add(c11, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+      xp += xs;
+      xa = v128.load(xp); xb = v128.load(xp, 16);
+      c20 = f32x4.add(c20, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
+      c21 = f32x4.add(c21, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+      xp += xs;
+      xa = v128.load(xp); xb = v128.load(xp, 16);
+      c30 = f32x4.add(c30, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
+      c31 = f32x4.add(c31, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+    }
+    if (k0 + n >= inF) break;
   }
   let s00 = hsum(c00), s01 = hsum(c01), s10 = hsum(c10), s11 = hsum(c11);
   let s20 = hsum(c20), s21 = hsum(c21), s30 = hsum(c30), s31 = hsum(c31);
-  for (let k = K8; k < inF; k++) {
+  // The tail (< 8 columns, only ever in the last block), in order.
+  const w0 = W + <usize>b * blockBytes + <usize>r * rowBytes, w1 = w0 + rowBytes;
+  for (let k = n & ~7; k < n; k++) {
     const a = bf16ToF32(load<u16>(w0 + (<usize>k << 1)));
-    const b = bf16ToF32(load<u16>(w1 + (<usize>k << 1)));
-    const xp = x + (<usize>k << 2);
+    const c = bf16ToF32(load<u16>(w1 + (<usize>k << 1)));
+    const xp = x + (<usize>(k0 + k) << 2);
     const x0 = load<f32>(xp), x1 = load<f32>(xp + xs), x2 = load<f32>(xp + 2 * xs), x3 = load<f32>(xp + 3 * xs);
-    s00 += a * x0; s01 += b * x0; s10 += a * x1; s11 += b * x1;
-    s20 += a * x2; s21 += b * x2; s30 += a * x3; s31 += b * x3;
+    s00 += a * x0; s01 += c * x0; s10 += a * x1; s11 += c * x1;
+    s20 += a * x2; s21 += c * x2; s30 += a * x3; s31 += c * x3;
   }
   if (bias) {
     const b0 = load<f32>(bias + (<usize>r << 2)), b1 = load<f32>(bias + (<usize>r << 2), 4);
@@ -118,26 +175,26 @@ function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, r0: i
   store<f32>(o + 3 * os, s30); store<f32>(o + 3 * os, s31, 4);
 }
 
-/** out (L, outF)[:, r0:r1] = x (L, inF) @ W[r0:r1] (·, inF)ᵀ + bias, W bf16 interleaved (`bf16Interleave`). */
-export function linearBf16Rows(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
-  const xs = <usize>inF * 4, os = <usize>outF * 4, rowBytes = <usize>inF * 2;
+/**
+ * out (L, outF)[:, r0:r1] = x (L, inF) @ W[r0:r1] (·, inF)ᵀ + bias, W bf16 block-major and interleaved
+ * (`bf16Interleave`) with `ld` rows in all (a slice of a larger matrix's rows: W points at its first row).
+ */
+export function linearBf16Rows(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32, ld: i32, r0: i32, r1: i32): void {
+  const xs = <usize>inF * 4, os = <usize>outF * 4;
   let t = 0;
   for (; t + 4 <= L; t += 4) {
     const xt = x + <usize>t * xs, ot = out + <usize>t * os;
     let r = r0;
-    for (; r + 2 <= r1; r += 2) {
-      const w0 = W + <usize>r * rowBytes;
-      tileBf16(ot, os, xt, xs, w0, w0 + rowBytes, bias, r, inF);
-    }
+    for (; r + 2 <= r1; r += 2) tileBf16(ot, os, xt, xs, W, ld, bias, r, inF);
     // An odd last row: one token at a time.
-    if (r < r1) for (let j = 0; j < 4; j++) matvecBf16(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, r, r1);
+    if (r < r1) for (let j = 0; j < 4; j++) matvecBf16(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, ld, r, r1);
   }
-  for (; t < L; t++) matvecBf16(out + <usize>t * os, x + <usize>t * xs, W, bias, inF, r0, r1);
+  for (; t < L; t++) matvecBf16(out + <usize>t * os, x + <usize>t * xs, W, bias, inF, ld, r0, r1);
 }
 
-/** out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF), W bf16 interleaved; `bias = 0` for none. */
+/** out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF), W bf16 block-major and interleaved; `bias = 0` for none. */
 export function linearBf16(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32): void {
-  linearBf16Rows(out, x, W, bias, L, inF, outF, 0, outF);
+  linearBf16Rows(out, x, W, bias, L, inF, outF, outF, 0, outF);
 }
 
 // ------------------------------------------------------------------------------------------- f32 and f16

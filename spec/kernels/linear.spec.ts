@@ -4,8 +4,9 @@
 // SIMD accumulators, then a horizontal add), the reference in f64; the f32 sum's rounding error is bounded by
 // ~inF·ε·Σ|w·x| (ε = 6e-8), and the terms are ≤ 1 in size.
 import fc from 'fast-check';
-import { beforeAll, describe, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { linear } from '../../src/reference/ops.ts';
+import { bf16BlockCols, bf16Elements, scatterBf16Rows, XBLOCK } from '../../src/wasm/layout.ts';
 import { expectClose } from '../helpers/close.ts';
 import { kernelBench, rand, SIZES, toBf16, toF16, type Bench } from './harness.ts';
 
@@ -13,6 +14,13 @@ let b: Bench;
 beforeAll(async () => (b = await kernelBench()));
 
 type DT = 'f32' | 'bf16' | 'f16';
+
+/** bf16 bits (rows, cols) row-major → the engine's block-major layout (src/wasm/layout.ts), not yet interleaved. */
+function blocked(bits: Uint16Array, rows: number, cols: number): Uint16Array {
+  const out = new Uint16Array(bf16Elements(rows, cols));
+  scatterBf16Rows(out, bits, 0, rows, cols, rows);
+  return out;
+}
 
 function check(dtype: DT, L: number, inF: number, outF: number, withBias: boolean, seed: number, rows?: [number, number]) {
   b.reset();
@@ -26,11 +34,11 @@ function check(dtype: DT, L: number, inF: number, outF: number, withBias: boolea
   const pb = bias ? b.f32(bias) : 0;
   const sentinel = -12345;
   const out = b.f32(new Float32Array(L * outF).fill(sentinel));
-  const pw = dtype === 'f32' ? b.f32(w) : b.u16(conv.bits!);
+  const pw = dtype === 'f32' ? b.f32(w) : dtype === 'bf16' ? b.u16(blocked(conv.bits!, outF, inF)) : b.u16(conv.bits!);
   if (dtype === 'bf16') b.k.bf16Interleave(pw, outF, inF);
   const [r0, r1] = rows ?? [0, outF];
-  const fn = { f32: b.k.linearF32Rows, bf16: b.k.linearBf16Rows, f16: b.k.linearF16Rows }[dtype];
-  fn(out, px, pw, pb, L, inF, outF, r0, r1);
+  if (dtype === 'bf16') b.k.linearBf16Rows(out, px, pw, pb, L, inF, outF, outF, r0, r1);
+  else ({ f32: b.k.linearF32Rows, f16: b.k.linearF16Rows })[dtype](out, px, pw, pb, L, inF, outF, r0, r1);
   const got = b.read(out, L * outF);
   // Only rows [r0, r1) are computed; the others must be untouched.
   const expected = ref.slice();
@@ -65,3 +73,39 @@ for (const dtype of ['f32', 'bf16', 'f16'] as DT[]) {
     });
   });
 }
+
+describe('bf16 rows longer than one column block (2048): the block-major layout', () => {
+  it('the kernels and src/wasm/layout.ts agree on the block width; blocks cover the row, 32-aligned', () => {
+    for (let cols = 1; cols <= 20000; cols += cols < 2100 ? 1 : 7) {
+      const bw = bf16BlockCols(cols);
+      expect(b.k.bf16BlockCols(cols)).toBe(bw);
+      if (cols <= XBLOCK) expect(bw).toBe(cols);
+      else {
+        const nb = Math.ceil(cols / bw);
+        expect(bw % 32).toBe(0);
+        expect(bw).toBeLessThanOrEqual(XBLOCK);
+        expect(nb).toBe(Math.ceil(cols / XBLOCK));
+        expect((nb - 1) * bw).toBeLessThan(cols);
+      }
+    }
+  });
+
+  it('matvec and 4-token tiles over 2, 3 and 4 blocks, with tails', () => {
+    for (const [inF, L] of [[2049, 1], [2049, 5], [4096, 1], [4101, 4], [6145, 6], [8192, 1]]) check('bf16', L, inF, 7, true, inF + L);
+  });
+
+  it('a slice of rows of a larger matrix (W at its first row, ld = all rows): how in_proj is split into x and z', () => {
+    const inF = 4101, ld = 10, s = 4, n = 5, L = 5;
+    b.reset();
+    const x = rand(L * inF, 1, 1);
+    const conv = toBf16(rand(ld * inF, 2, 1));
+    const bias = rand(ld, 3, 0.5);
+    const ref = new Float32Array(L * n);
+    linear(ref, x, conv.values.subarray(s * inF, (s + n) * inF), bias.subarray(s, s + n), L, inF, n);
+    const pw = b.u16(blocked(conv.bits!, ld, inF));
+    b.k.bf16Interleave(pw, ld, inF);
+    const out = b.f32(new Float32Array(L * n));
+    b.k.linearBf16Rows(out, b.f32(x), pw + s * bf16BlockCols(inF) * 2, b.f32(bias) + s * 4, L, inF, n, ld, 0, n);
+    expectClose(b.read(out, L * n), ref, { atol: 2e-7 * inF, rtol: 1e-6 }, 'rows [4, 9) of 10');
+  });
+});

@@ -145,6 +145,11 @@ export class Checkpoint {
     return readTensorInto(this.info(name), out);
   }
 
+  /** Reads `out.length` stored bytes of one tensor, from byte `offset` of it, into `out` (a chunk of its rows). */
+  readRangeInto(name: string, offset: number, out: Uint8Array): Promise<Uint8Array> {
+    return readTensorInto(this.info(name), out, offset);
+  }
+
   /** One tensor widened to f32 (exact for bf16 and f16). */
   async readF32(name: string): Promise<Float32Array> {
     const t = this.info(name);

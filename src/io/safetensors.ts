@@ -152,17 +152,20 @@ export async function readTensorBytes(t: TensorInfo): Promise<Uint8Array> {
 
 /**
  * Reads a tensor's stored bytes into `out` (e.g. a view of wasm memory), so weights go from disk to their
- * final place without an intermediate copy. `out.length` must equal the tensor's byte length.
+ * final place without an intermediate copy. `out.length` must equal the tensor's byte length, or with `offset`
+ * (bytes into the tensor) fit inside it: a range of the tensor, e.g. a chunk of its rows.
  */
-export async function readTensorInto(t: TensorInfo, out: Uint8Array): Promise<Uint8Array> {
-  if (out.length !== t.end - t.start) {
-    throw new CheckpointError(`${t.file}: tensor "${t.name}" has ${t.end - t.start} bytes, destination has ${out.length}`);
+export async function readTensorInto(t: TensorInfo, out: Uint8Array, offset?: number): Promise<Uint8Array> {
+  const size = t.end - t.start;
+  if (offset === undefined ? out.length !== size : !(Number.isInteger(offset) && offset >= 0 && offset + out.length <= size)) {
+    throw new CheckpointError(`${t.file}: tensor "${t.name}" has ${size} bytes, cannot read ${out.length} bytes at offset ${offset ?? 0}`);
   }
+  const from = t.start + (offset ?? 0);
   const fh = await open(t.file, 'r');
   try {
     let done = 0;
     while (done < out.length) {
-      const { bytesRead } = await fh.read(out, done, Math.min(out.length - done, 1 << 28), t.start + done);
+      const { bytesRead } = await fh.read(out, done, Math.min(out.length - done, 1 << 28), from + done);
       if (bytesRead === 0) throw new CheckpointError(`${t.file}: tensor "${t.name}": file ended while reading`);
       done += bytesRead;
     }

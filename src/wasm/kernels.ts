@@ -14,15 +14,16 @@ export interface Kernels {
   heapBase(): number;
   rmsNorm(out: Ptr, x: Ptr, weight: Ptr, L: number, n: number, eps: number): void;
   dtBCRmsNorm(dbc: Ptr, L: number, R: number, N: number, eps: number): void;
+  bf16BlockCols(cols: number): number;
   bf16Interleave(W: Ptr, rows: number, cols: number): void;
   linearF32(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
   linearF32Rows(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
   linearBf16(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
-  linearBf16Rows(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
+  linearBf16Rows(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number, ld: number, r0: number, r1: number): void;
   linearF16(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
   linearF16Rows(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
   embedF32(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number): void;
-  embedBf16(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number): void;
+  embedBf16(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number, V: number): void;
   embedF16(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number): void;
   causalConv1d(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, L: number, E: number, K: number): void;
   causalConv1dStep(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, E: number, K: number): void;
@@ -44,7 +45,7 @@ export interface Kernels {
 }
 
 /** The ABI version this TypeScript side was written against (assembly/index.ts `abiVersion`). */
-export const KERNELS_ABI = 2;
+export const KERNELS_ABI = 3;
 
 /** Bytes per wasm page. */
 export const PAGE = 65536;

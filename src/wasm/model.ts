@@ -29,13 +29,14 @@
  */
 import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
-import type { DType } from '../io/safetensors.ts';
+import { toF32, type DType } from '../io/safetensors.ts';
 import { InputError } from '../errors.ts';
 import { zeroState, stateFloats, type LoadOptions, type Model, type ModelState } from '../model.ts';
 import { checkIds, checkState, type TraceHook } from '../reference/model.ts';
 import { blocksPerRow, quantBytes } from '../reference/quant.ts';
 import { loadState, saveState } from '../state.ts';
 import { compileKernels, createMemory, instantiateKernels, type Kernels } from './kernels.ts';
+import { bf16BlockCols, bf16Elements, scatterBf16Rows } from './layout.ts';
 import { f32, MemoryPlan, u8 } from './memory.ts';
 import { JOB, ThreadPool, type JobId } from './threads.ts';
 import { availableParallelism } from 'node:os';
@@ -146,6 +147,8 @@ function matrixDType(stored: DType, wanted: LoadOptions['dtype']): MatrixDType {
 
 const BYTES: Record<'f32' | 'bf16' | 'f16', number> = { f32: 4, bf16: 2, f16: 2 };
 const STORED_BYTES: Partial<Record<DType, number>> = { F32: 4, BF16: 2, F16: 2 };
+/** Bytes of stored rows read at a time when a bf16 matrix is laid out in column blocks. */
+const ROW_CHUNK_BYTES = 8 << 20;
 const STORED_CODE: Partial<Record<DType, number>> = { F32: 0, BF16: 1, F16: 2 };
 
 /** Byte offsets of rows [r, …) of `m` (r even for q8/q4: the pair layout keeps an even row start a valid matrix). */
@@ -154,6 +157,7 @@ function rowOffset(m: Matrix, r: number): { ptr: number; scales: number } {
     const nb = blocksPerRow(m.cols);
     return { ptr: m.ptr + r * nb * (m.dtype === 'q8' ? 32 : 16), scales: m.scales + r * nb * 4 };
   }
+  if (m.dtype === 'bf16') return { ptr: m.ptr + r * bf16BlockCols(m.cols) * 2, scales: 0 }; // every column block's row r
   return { ptr: m.ptr + r * m.cols * BYTES[m.dtype], scales: 0 };
 }
 
@@ -177,7 +181,8 @@ export function planMemory(
       const qb = quantBytes(dt, rows, cols);
       return { ptr: plan.alloc(name, qb.quants), dtype: dt, rows, cols, scales: plan.alloc(name + '.scales', qb.scales) };
     }
-    return { ptr: plan.alloc(name, rows * cols * BYTES[dt]), dtype: dt, rows, cols, scales: 0 };
+    const bytes = dt === 'bf16' ? bf16Elements(rows, cols) * 2 : rows * cols * BYTES[dt];
+    return { ptr: plan.alloc(name, bytes), dtype: dt, rows, cols, scales: 0 };
   };
   let staging = 0;
   const layers: LayerPlan[] = [];
@@ -313,7 +318,21 @@ async function loadWeights(ckpt: Checkpoint, plan: WasmPlan, memory: WebAssembly
       progress(name);
       return;
     }
-    if (m.dtype === 'f32' && stored !== 'F32') f32(memory, m.ptr, n).set(await ckpt.readF32(name));
+    if (m.dtype === 'bf16' && bf16BlockCols(m.cols) !== m.cols) {
+      // Column blocks (src/wasm/layout.ts): stream the rows through a small buffer into their blocks.
+      const sb = STORED_BYTES[stored] ?? 4;
+      const dst = new Uint16Array(memory.buffer, m.ptr, bf16Elements(m.rows, m.cols));
+      const chunk = Math.max(1, Math.floor(ROW_CHUNK_BYTES / (m.cols * sb)));
+      const raw = new Uint8Array(Math.min(chunk, m.rows) * m.cols * sb);
+      const bits = new Uint16Array(Math.min(chunk, m.rows) * m.cols);
+      for (let r0 = 0; r0 < m.rows; r0 += chunk) {
+        const g = Math.min(chunk, m.rows - r0);
+        const bytes = await ckpt.readRangeInto(name, r0 * m.cols * sb, raw.subarray(0, g * m.cols * sb));
+        const rows = stored === 'BF16' ? new Uint16Array(bytes.buffer, 0, g * m.cols) : bits.subarray(0, g * m.cols);
+        if (stored !== 'BF16') roundToBf16(toF32(bytes, stored), rows);
+        scatterBf16Rows(dst, rows, r0, g, m.cols, m.rows);
+      }
+    } else if (m.dtype === 'f32' && stored !== 'F32') f32(memory, m.ptr, n).set(await ckpt.readF32(name));
     else if (m.dtype === 'bf16' && stored !== 'BF16') roundToBf16(await ckpt.readF32(name), new Uint16Array(memory.buffer, m.ptr, n));
     else await ckpt.readInto(name, u8(memory, m.ptr, n * BYTES[m.dtype]));
     if (m.dtype === 'bf16') k.bf16Interleave(m.ptr, m.rows, m.cols);
@@ -504,8 +523,13 @@ export class WasmModel implements Model {
       this.rows(part, job, [out, s.xq, s.xd, W, scales, b, L, m.cols, rows], rows, m.cols, (r0, r1) => f(out, s.xq, s.xd, W, scales, b, L, m.cols, rows, r0, r1));
       return;
     }
-    const f = m.dtype === 'bf16' ? k.linearBf16Rows : m.dtype === 'f32' ? k.linearF32Rows : k.linearF16Rows;
-    const job = m.dtype === 'bf16' ? JOB.linearBf16Rows : m.dtype === 'f32' ? JOB.linearF32Rows : JOB.linearF16Rows;
+    if (m.dtype === 'bf16') {
+      const f = k.linearBf16Rows;
+      this.rows(part, JOB.linearBf16Rows, [out, x, W, b, L, m.cols, rows, m.rows], rows, m.cols, (r0, r1) => f(out, x, W, b, L, m.cols, rows, m.rows, r0, r1));
+      return;
+    }
+    const f = m.dtype === 'f32' ? k.linearF32Rows : k.linearF16Rows;
+    const job = m.dtype === 'f32' ? JOB.linearF32Rows : JOB.linearF16Rows;
     this.rows(part, job, [out, x, W, b, L, m.cols, rows], rows, m.cols, (r0, r1) => f(out, x, W, b, L, m.cols, rows, r0, r1));
   }
 
@@ -676,7 +700,7 @@ export class WasmModel implements Model {
       for (let t = 0; t < L; t++) idv[t] = ids[at + t];
       const e = ep.plan.embeddings!;
       const k = ep.k;
-      if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm);
+      if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm, e.rows);
       else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
       else if (e.dtype === 'q8') k.embedQ8(s.h, e.ptr, e.scales, s.ids, L, Dm);
       else if (e.dtype === 'q4') k.embedQ4(s.h, e.ptr, e.scales, s.ids, L, Dm);
