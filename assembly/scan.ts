@@ -41,9 +41,15 @@ import { expv, hsum, silu, siluv, softplus, softplusv } from './common';
  * (`softplusv`, `siluv`); the per-channel state loop runs over n in 4 lanes.
  */
 export function selectiveScanStep(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, state: usize, E: i32, N: i32): void {
+  scanChannels(y, x, delta, A, B, C, D, z, state, N, 0, E);
+}
+
+/** {@link selectiveScanStep} over channels [c0, c1) only: 4 at a time from c0, then one at a time. */
+// @ts-ignore: decorator
+@inline function scanChannels(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, state: usize, N: i32, c0: i32, c1: i32): void {
   const rowBytes = <usize>N * 4;
-  const E4 = E & ~3;
-  for (let c = 0; c < E4; c += 4) {
+  let c = c0;
+  for (; c + 4 <= c1; c += 4) {
     const co = <usize>c << 2;
     const dt4 = softplusv(v128.load(delta + co));
     const x4 = v128.load(x + co);
@@ -55,7 +61,7 @@ export function selectiveScanStep(y: usize, x: usize, delta: usize, A: usize, B:
     const withSkip = f32x4.add(sum4, f32x4.mul(x4, v128.load(D + co)));
     v128.store(y + co, f32x4.mul(withSkip, siluv(v128.load(z + co))));
   }
-  for (let c = E4; c < E; c++) {
+  for (; c < c1; c++) {
     const co = <usize>c << 2;
     const dt = softplus(load<f32>(delta + co));
     const xv = load<f32>(x + co);
@@ -71,9 +77,17 @@ export function selectiveScanStep(y: usize, x: usize, delta: usize, A: usize, B:
  * A (E, N); D (E).
  */
 export function selectiveScan(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, state: usize, L: i32, E: i32, N: i32, bcStride: i32): void {
+  selectiveScanRows(y, x, delta, A, B, C, D, z, state, L, E, N, bcStride, 0, E);
+}
+
+/**
+ * {@link selectiveScan} (L ≥ 1) over channels [c0, c1) only: channels are independent, so a thread pool splits
+ * the scan by channel ranges (bounds multiples of 4 give the same bits as one call over all channels).
+ */
+export function selectiveScanRows(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, state: usize, L: i32, E: i32, N: i32, bcStride: i32, c0: i32, c1: i32): void {
   const rs = <usize>E * 4, bs = <usize>bcStride * 4;
   for (let t = 0; t < L; t++) {
     const o = <usize>t * rs;
-    selectiveScanStep(y + o, x + o, delta + o, A, B + <usize>t * bs, C + <usize>t * bs, D, z + o, state, E, N);
+    scanChannels(y + o, x + o, delta + o, A, B + <usize>t * bs, C + <usize>t * bs, D, z + o, state, N, c0, c1);
   }
 }

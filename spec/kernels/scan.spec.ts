@@ -56,3 +56,26 @@ describe('selectiveScan (wasm) = reference', () => {
     run(33, 16, [1, 64, 17, 1, 100, 5, 112], 11, 3);
   });
 });
+
+describe('selectiveScanRows: the scan over channel ranges, as a thread pool splits it', () => {
+  it('ranges with bounds that are multiples of 4, in any order, give the bits of one call over all channels', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(4, 9, 17, 33), fc.constantFrom(1, 4, 16), fc.integer({ min: 1, max: 6 }), fc.array(fc.nat(), { maxLength: 4 }), fc.integer(), (E, N, L, cuts, seed) => {
+        b.reset();
+        const A = b.f32(rand(E * N, seed, 1.5, 0.5).map((v) => -Math.exp(v)));
+        const D = b.f32(rand(E, seed + 1, 0.5, 1));
+        const x = b.f32(rand(L * E, seed + 2, 2)), delta = b.f32(rand(L * E, seed + 3, 4, -1)), z = b.f32(rand(L * E, seed + 4, 3));
+        const B = b.f32(rand(L * (N + 1), seed + 5, 1.5)), C = b.f32(rand(L * (N + 1), seed + 6, 1.5));
+        const state0 = rand(E * N, seed + 7, 1);
+        const sAll = b.f32(state0), sParts = b.f32(state0);
+        const yAll = b.f32(new Float32Array(L * E)), yParts = b.f32(new Float32Array(L * E));
+        b.k.selectiveScanRows(yAll, x, delta, A, B, C, D, z, sAll, L, E, N, N + 1, 0, E);
+        const bounds = [...new Set([0, E, ...cuts.map((c) => Math.min(E, (c % (E + 1)) & ~3))])].sort((p, q) => p - q);
+        for (let i = bounds.length - 2; i >= 0; i--) b.k.selectiveScanRows(yParts, x, delta, A, B, C, D, z, sParts, L, E, N, N + 1, bounds[i], bounds[i + 1]);
+        const same = (p: number, q: number, n: number) => Buffer.compare(Buffer.from(b.read(p, n).buffer), Buffer.from(b.read(q, n).buffer)) === 0;
+        if (!same(yAll, yParts, L * E) || !same(sAll, sParts, E * N)) throw new Error(`ranges ${bounds.join(',')} of E=${E} N=${N} L=${L}: bits differ`);
+      }),
+      { seed: 12, numRuns: 60 },
+    );
+  });
+});

@@ -639,8 +639,11 @@ export class WasmModel implements Model {
     tr?.(p + 'mixer.dt_proj.out', s.delta, L, E);
     const B = s.dbc + R * 4;
     const C = s.dbc + (R + N) * 4;
-    if (L === 1) k.selectiveScanStep(s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, E, N);
-    else k.selectiveScan(s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W);
+    // The scan, split by channel ranges across the pool (channels are independent; bounds multiples of 4).
+    const scan = (c0: number, c1: number) => k.selectiveScanRows(s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W, c0, c1);
+    if (this.pool && E >= 8 && E * N * L >= PARALLEL_MIN_WEIGHTS) {
+      this.pool.rows(JOB.selectiveScanRows, [s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W], E, scan, part.index, 4);
+    } else scan(0, E);
     tr?.(p + 'mixer.gated', s.y, L, E);
     this.linear(part, s.o, s.y, w.outProj, w.outProjBias, L);
     tr?.(p + 'mixer.out_proj.out', s.o, L, Dm);

@@ -12,7 +12,7 @@
 import { Worker } from 'node:worker_threads';
 
 /** Row-sliced kernels a job can run (index = the job id in worker.js). */
-export const JOB = { linearF32Rows: 1, linearBf16Rows: 2, linearF16Rows: 3, linearQ8Rows: 4, linearQ4Rows: 5 } as const;
+export const JOB = { linearF32Rows: 1, linearBf16Rows: 2, linearF16Rows: 3, linearQ8Rows: 4, linearQ4Rows: 5, selectiveScanRows: 6 } as const;
 
 /** A job id of {@link JOB}. */
 export type JobId = (typeof JOB)[keyof typeof JOB];
@@ -72,13 +72,14 @@ export class ThreadPool {
   /**
    * Runs a `linear…Rows` kernel over output rows [0, outF) split across the threads; `run(r0, r1)` is the
    * caller's own slice (the same kernel in the caller's instance). `args` are the kernel's arguments before r0;
-   * `memory` is the index of the memory (part) they point into.
+   * `memory` is the index of the memory (part) they point into; bounds are multiples of `align` (2: q8/q4 row
+   * pairs and bf16 2-row tiles stay whole; 4 for the scan's 4-channel groups).
    */
-  rows(job: JobId, args: number[], outF: number, run: (r0: number, r1: number) => void, memory = 0): void {
+  rows(job: JobId, args: number[], outF: number, run: (r0: number, r1: number) => void, memory = 0, align = 2): void {
     const T = this.threads;
     const ctl = this.ctl;
     for (let i = 0; i < args.length; i++) this.args[i] = args[i];
-    for (let i = 0; i <= T; i++) ctl[BOUNDS + i] = i === T ? outF : Math.min(outF, Math.round((outF * i) / T / 2) * 2);
+    for (let i = 0; i <= T; i++) ctl[BOUNDS + i] = i === T ? outF : Math.min(outF, Math.round((outF * i) / T / align) * align);
     ctl[FN] = job;
     ctl[MEM] = memory;
     Atomics.store(ctl, PENDING, T - 1);

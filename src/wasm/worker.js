@@ -11,9 +11,9 @@ const FN = 2;
 const MEM = 3;
 const BOUNDS = 16; // Int32 index of bounds[0..threads]
 const SPIN = 20000;
-const FNS = ['stop', 'linearF32Rows', 'linearBf16Rows', 'linearF16Rows', 'linearQ8Rows', 'linearQ4Rows'];
+const FNS = ['stop', 'linearF32Rows', 'linearBf16Rows', 'linearF16Rows', 'linearQ8Rows', 'linearQ4Rows', 'selectiveScanRows'];
 // Arguments of each job before its row bounds r0, r1 (linearBf16Rows has `ld`, the rows of its stored matrix).
-const ARGC = [0, 7, 8, 7, 9, 9];
+const ARGC = [0, 7, 8, 7, 9, 9, 13];
 
 const { module, memories, control, index } = workerData;
 // One kernel instance per memory (part) of the model.
@@ -48,7 +48,8 @@ for (;;) {
   const r1 = ctl[BOUNDS + index + 1];
   if (r1 > r0) {
     const f = ks[ctl[MEM]][FNS[fn]];
-    if (ARGC[fn] === 9) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], r0, r1);
+    if (ARGC[fn] === 13) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11], args[12], r0, r1);
+    else if (ARGC[fn] === 9) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], r0, r1);
     else if (ARGC[fn] === 8) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], r0, r1);
     else f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], r0, r1);
   }
