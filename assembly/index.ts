@@ -4,7 +4,7 @@
 export { rmsNorm, dtBCRmsNorm } from './norm';
 export { bf16BlockCols, bf16Interleave, linearF32, linearF32Rows, linearBf16, linearBf16Rows, linearF16, linearF16Rows } from './linear';
 export { embedF32, embedBf16, embedF16 } from './embed';
-export { causalConv1d, causalConv1dStep } from './conv';
+export { causalConv1d, causalConv1dStep, causalConv1dRows } from './conv';
 export { selectiveScan, selectiveScanStep, selectiveScanRows } from './scan';
 export { residualAdd, copyRows, streamRead } from './elementwise';
 export * from './quant';

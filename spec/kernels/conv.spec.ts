@@ -1,7 +1,7 @@
 // assembly/conv.ts `causalConv1d` / `causalConv1dStep` = silu ∘ src/reference/ops.ts `causalConv1d` /
 // `causalConv1dStep` (the wasm twins fuse the silu that follows), including the conv state left behind.
 // Tolerance |a − b| ≤ 1e-6 + 1e-6·|ref|: the kernel sums K terms in f32 where the reference sums in f64, and
-// silu is computed the same way (f64 exp, one rounding).
+// its silu uses the SIMD exp polynomial (~1 ulp) where the reference rounds an f64 exp once.
 import fc from 'fast-check';
 import { beforeAll, describe, it } from 'vitest';
 import { causalConv1d, causalConv1dStep, silu } from '../../src/reference/ops.ts';
@@ -43,6 +43,28 @@ describe('causalConv1d + silu (wasm) = reference', () => {
         },
       ),
       { seed: 9, numRuns: 150 },
+    );
+  });
+});
+
+describe('causalConv1dRows: the conv over channel ranges, as a thread pool splits it', () => {
+  it('any range boundaries give the bits (output and state) of one call over all channels, K 1..5', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(4, 9, 17, 33), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 }), fc.array(fc.nat(), { maxLength: 4 }), fc.boolean(), fc.integer(), (E, K, L, cuts, withBias, seed) => {
+        b.reset();
+        const w = b.f32(rand(E * K, seed, 0.5));
+        const bias = withBias ? b.f32(rand(E, seed + 1, 0.2)) : 0;
+        const x = b.f32(rand(L * E, seed + 2, 2));
+        const st0 = rand(E * (K - 1), seed + 3, 1);
+        const sAll = b.f32(st0), sParts = b.f32(st0);
+        const oAll = b.f32(new Float32Array(L * E)), oParts = b.f32(new Float32Array(L * E));
+        b.k.causalConv1dRows(oAll, x, w, bias, sAll, L, E, K, 0, E);
+        const bounds = [...new Set([0, E, ...cuts.map((c) => c % (E + 1))])].sort((p, q) => p - q);
+        for (let i = bounds.length - 2; i >= 0; i--) b.k.causalConv1dRows(oParts, x, w, bias, sParts, L, E, K, bounds[i], bounds[i + 1]);
+        const same = (p: number, q: number, n: number) => Buffer.compare(Buffer.from(b.read(p, n).buffer), Buffer.from(b.read(q, n).buffer)) === 0;
+        if (!same(oAll, oParts, L * E) || !same(sAll, sParts, E * (K - 1))) throw new Error(`ranges ${bounds.join(',')} of E=${E} K=${K} L=${L}: bits differ`);
+      }),
+      { seed: 13, numRuns: 80 },
     );
   });
 });

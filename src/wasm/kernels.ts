@@ -26,6 +26,7 @@ export interface Kernels {
   embedBf16(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number, V: number): void;
   embedF16(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number): void;
   causalConv1d(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, L: number, E: number, K: number): void;
+  causalConv1dRows(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, L: number, E: number, K: number, c0: number, c1: number): void;
   causalConv1dStep(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, E: number, K: number): void;
   selectiveScan(y: Ptr, x: Ptr, delta: Ptr, A: Ptr, B: Ptr, C: Ptr, D: Ptr, z: Ptr, state: Ptr, L: number, E: number, N: number, bcStride: number): void;
   selectiveScanRows(y: Ptr, x: Ptr, delta: Ptr, A: Ptr, B: Ptr, C: Ptr, D: Ptr, z: Ptr, state: Ptr, L: number, E: number, N: number, bcStride: number, c0: number, c1: number): void;

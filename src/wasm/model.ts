@@ -618,8 +618,11 @@ export class WasmModel implements Model {
     }
     tr?.(p + 'mixer.in_proj.x', s.x, L, E);
     tr?.(p + 'mixer.in_proj.z', s.z, L, E);
-    if (L === 1) k.causalConv1dStep(s.xc, s.x, w.convWeight, w.convBias, conv, E, K);
-    else k.causalConv1d(s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K);
+    // The conv (+ silu), split by channel ranges like the scan.
+    const convRows = (c0: number, c1: number) => k.causalConv1dRows(s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K, c0, c1);
+    if (this.pool && E >= 8 && E * K * L >= PARALLEL_MIN_WEIGHTS) {
+      this.pool.rows(JOB.causalConv1dRows, [s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K], E, convRows, part.index, 4);
+    } else convRows(0, E);
     tr?.(p + 'mixer.conv1d.out', s.xc, L, E);
     this.linear(part, s.dbc, s.xc, w.xProj, 0, L);
     if (tr) {

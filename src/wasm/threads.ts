@@ -12,7 +12,7 @@
 import { Worker } from 'node:worker_threads';
 
 /** Row-sliced kernels a job can run (index = the job id in worker.js). */
-export const JOB = { linearF32Rows: 1, linearBf16Rows: 2, linearF16Rows: 3, linearQ8Rows: 4, linearQ4Rows: 5, selectiveScanRows: 6 } as const;
+export const JOB = { linearF32Rows: 1, linearBf16Rows: 2, linearF16Rows: 3, linearQ8Rows: 4, linearQ4Rows: 5, selectiveScanRows: 6, causalConv1dRows: 7 } as const;
 
 /** A job id of {@link JOB}. */
 export type JobId = (typeof JOB)[keyof typeof JOB];

@@ -11,9 +11,9 @@ const FN = 2;
 const MEM = 3;
 const BOUNDS = 16; // Int32 index of bounds[0..threads]
 const SPIN = 20000;
-const FNS = ['stop', 'linearF32Rows', 'linearBf16Rows', 'linearF16Rows', 'linearQ8Rows', 'linearQ4Rows', 'selectiveScanRows'];
+const FNS = ['stop', 'linearF32Rows', 'linearBf16Rows', 'linearF16Rows', 'linearQ8Rows', 'linearQ4Rows', 'selectiveScanRows', 'causalConv1dRows'];
 // Arguments of each job before its row bounds r0, r1 (linearBf16Rows has `ld`, the rows of its stored matrix).
-const ARGC = [0, 7, 8, 7, 9, 9, 13];
+const ARGC = [0, 7, 8, 7, 9, 9, 13, 8];
 
 const { module, memories, control, index } = workerData;
 // One kernel instance per memory (part) of the model.
