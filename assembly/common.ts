@@ -1,6 +1,17 @@
 // Shared SIMD helpers of the kernels: a vectorized exp, dtype loaders, horizontal sums.
 // Nothing here keeps state: every kernel works on the pointers it is given.
 
+/**
+ * a·b + c lane-wise: one fused multiply-add (`f32x4.relaxed_madd`) in the relaxed-SIMD build
+ * (build/kernels-relaxed.wasm), a multiply then an add in the plain build. Used where the rounding of the
+ * product may differ between builds: the prefill tiles' accumulations (docs/kernels.md).
+ */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  else return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /** Lanes 0..3 summed: (a0 + a1) + (a2 + a3). */
 // @ts-ignore: decorator
 @inline export function hsum(v: v128): f32 {

@@ -9,7 +9,7 @@
 //
 // Every kernel has a `…Rows` form that computes output rows [r0, r1) only, with the full `outF` as the row
 // stride of `out`: the unit of work a thread pool hands out (issue 6).
-import { bf16ToF32, f16ToF32, f16x4ToF32, hsum } from './common';
+import { bf16ToF32, f16ToF32, f16x4ToF32, hsum, madd } from './common';
 
 /**
  * Columns per block of the bf16 layout. A decode matvec re-reads x (f32) for every row; measured on the 2-core
@@ -71,19 +71,19 @@ export function bf16Interleave(W: usize, rows: i32, cols: i32): void {
   for (let k = 0; k < K32; k += 32) {
     const wp = w + (<usize>k << 1), xp = x + (<usize>k << 2);
     const p = v128.load(wp), q = v128.load(wp, 16), s = v128.load(wp, 32), u = v128.load(wp, 48);
-    a = f32x4.add(a, f32x4.mul(i32x4.shl(p, 16), v128.load(xp)));
-    b = f32x4.add(b, f32x4.mul(v128.and(p, mask), v128.load(xp, 16)));
-    c = f32x4.add(c, f32x4.mul(i32x4.shl(q, 16), v128.load(xp, 32)));
-    d = f32x4.add(d, f32x4.mul(v128.and(q, mask), v128.load(xp, 48)));
-    e = f32x4.add(e, f32x4.mul(i32x4.shl(s, 16), v128.load(xp, 64)));
-    f = f32x4.add(f, f32x4.mul(v128.and(s, mask), v128.load(xp, 80)));
-    g = f32x4.add(g, f32x4.mul(i32x4.shl(u, 16), v128.load(xp, 96)));
-    h = f32x4.add(h, f32x4.mul(v128.and(u, mask), v128.load(xp, 112)));
+    a = madd(i32x4.shl(p, 16), v128.load(xp), a);
+    b = madd(v128.and(p, mask), v128.load(xp, 16), b);
+    c = madd(i32x4.shl(q, 16), v128.load(xp, 32), c);
+    d = madd(v128.and(q, mask), v128.load(xp, 48), d);
+    e = madd(i32x4.shl(s, 16), v128.load(xp, 64), e);
+    f = madd(v128.and(s, mask), v128.load(xp, 80), f);
+    g = madd(i32x4.shl(u, 16), v128.load(xp, 96), g);
+    h = madd(v128.and(u, mask), v128.load(xp, 112), h);
   }
   for (let k = K32; k < K8; k += 8) {
     const p = v128.load(w + (<usize>k << 1)), xp = x + (<usize>k << 2);
-    a = f32x4.add(a, f32x4.mul(i32x4.shl(p, 16), v128.load(xp)));
-    b = f32x4.add(b, f32x4.mul(v128.and(p, mask), v128.load(xp, 16)));
+    a = madd(i32x4.shl(p, 16), v128.load(xp), a);
+    b = madd(v128.and(p, mask), v128.load(xp, 16), b);
   }
   let s0 = hsum(f32x4.add(f32x4.add(f32x4.add(a, b), f32x4.add(c, d)), f32x4.add(f32x4.add(e, f), f32x4.add(g, h))));
   for (let k = K8; k < n; k++) s0 += bf16ToF32(load<u16>(w + (<usize>k << 1))) * load<f32>(x + (<usize>k << 2));
@@ -134,20 +134,20 @@ function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, ld: i
       const ql = i32x4.shl(q, 16), qh = v128.and(q, mask);
       let xp = x + (<usize>(k0 + k) << 2);
       let xa = v128.load(xp), xb = v128.load(xp, 16);
-      c00 = f32x4.add(c00, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
-      c01 = f32x4.add(c01, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+      c00 = madd(ph, xb, madd(pl, xa, c00));
+      c01 = madd(qh, xb, madd(ql, xa, c01));
       xp += xs;
       xa = v128.load(xp); xb = v128.load(xp, 16);
-      c10 = f32x4.add(c10, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
-      c11 = f32x4.add(c11, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+      c10 = madd(ph, xb, madd(pl, xa, c10));
+      c11 = madd(qh, xb, madd(ql, xa, c11));
       xp += xs;
       xa = v128.load(xp); xb = v128.load(xp, 16);
-      c20 = f32x4.add(c20, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
-      c21 = f32x4.add(c21, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+      c20 = madd(ph, xb, madd(pl, xa, c20));
+      c21 = madd(qh, xb, madd(ql, xa, c21));
       xp += xs;
       xa = v128.load(xp); xb = v128.load(xp, 16);
-      c30 = f32x4.add(c30, f32x4.add(f32x4.mul(pl, xa), f32x4.mul(ph, xb)));
-      c31 = f32x4.add(c31, f32x4.add(f32x4.mul(ql, xa), f32x4.mul(qh, xb)));
+      c30 = madd(ph, xb, madd(pl, xa, c30));
+      c31 = madd(qh, xb, madd(ql, xa, c31));
     }
     if (k0 + n >= inF) break;
   }
@@ -246,13 +246,13 @@ function linearGenRows<T>(out: usize, x: usize, W: usize, bias: usize, L: i32, i
         const p = w4<T>(w0 + <usize>k * sz), q = w4<T>(w1p + <usize>k * sz);
         let xp = xt + (<usize>k << 2);
         let xa = v128.load(xp);
-        c00 = f32x4.add(c00, f32x4.mul(p, xa)); c01 = f32x4.add(c01, f32x4.mul(q, xa));
+        c00 = madd(p, xa, c00); c01 = madd(q, xa, c01);
         xa = v128.load(xp + xs);
-        c10 = f32x4.add(c10, f32x4.mul(p, xa)); c11 = f32x4.add(c11, f32x4.mul(q, xa));
+        c10 = madd(p, xa, c10); c11 = madd(q, xa, c11);
         xa = v128.load(xp + 2 * xs);
-        c20 = f32x4.add(c20, f32x4.mul(p, xa)); c21 = f32x4.add(c21, f32x4.mul(q, xa));
+        c20 = madd(p, xa, c20); c21 = madd(q, xa, c21);
         xa = v128.load(xp + 3 * xs);
-        c30 = f32x4.add(c30, f32x4.mul(p, xa)); c31 = f32x4.add(c31, f32x4.mul(q, xa));
+        c30 = madd(p, xa, c30); c31 = madd(q, xa, c31);
       }
       let s00 = hsum(c00), s01 = hsum(c01), s10 = hsum(c10), s11 = hsum(c11);
       let s20 = hsum(c20), s21 = hsum(c21), s30 = hsum(c30), s31 = hsum(c31);

@@ -43,6 +43,11 @@ export interface LoadOptions {
   dtype?: WeightDType;
   /** Worker threads for the wasm backend (default: number of cores). */
   threads?: number;
+  /**
+   * Which build of the wasm kernels runs (default `auto`: `relaxed`, with fused multiply-adds, where the runtime
+   * supports relaxed SIMD, else `plain`); see src/wasm/kernels.ts.
+   */
+  simd?: 'auto' | 'plain' | 'relaxed';
   /** Tokens per chunk of `prefill` in the wasm backend. */
   chunkSize?: number;
   /**

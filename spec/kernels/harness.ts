@@ -2,7 +2,7 @@
  * A test bench for single kernels: one kernel instance over a fresh memory, a bump allocator, and copies in
  * and out. Each spec here runs a kernel of build/kernels.wasm against its twin in src/reference/ops.ts.
  */
-import { compileKernels, createMemory, instantiateKernels, type Kernels } from '../../src/wasm/kernels.ts';
+import { compileKernels, createMemory, instantiateKernels, type Kernels, type SimdBuild } from '../../src/wasm/kernels.ts';
 import { MemoryPlan } from '../../src/wasm/memory.ts';
 import { rng } from '../helpers/tiny-model.ts';
 
@@ -21,10 +21,10 @@ export interface Bench {
   read(p: number, n: number): Float32Array;
 }
 
-/** A kernel bench with `bytes` of memory. */
-export async function kernelBench(bytes = 64 << 20): Promise<Bench> {
+/** A kernel bench with `bytes` of memory, over the build the engine would pick (or the one named). */
+export async function kernelBench(bytes = 64 << 20, simd: 'auto' | SimdBuild = 'auto'): Promise<Bench> {
   const memory = createMemory(bytes);
-  const k = await instantiateKernels(await compileKernels(), memory);
+  const k = await instantiateKernels(await compileKernels(simd), memory);
   let plan = new MemoryPlan(k.heapBase());
   const put = (bytesPer: number, Ctor: any, a: ArrayLike<number>) => {
     const p = plan.alloc('t', Math.max(a.length, 1) * bytesPer);

@@ -46,35 +46,43 @@ function check(dtype: DT, L: number, inF: number, outF: number, withBias: boolea
   expectClose(got, expected, { atol: 2e-7 * inF, rtol: 1e-6 }, `linear ${dtype} L=${L} inF=${inF} outF=${outF} rows=[${r0},${r1})`);
 }
 
-for (const dtype of ['f32', 'bf16', 'f16'] as DT[]) {
-  describe(`linear ${dtype} (wasm) = reference`, () => {
-    it('matvec (L = 1) and matmul (L > 1, 4-token tiles and tails) over awkward sizes', () => {
-      fc.assert(
-        fc.property(fc.integer({ min: 1, max: 11 }), fc.constantFrom(...SIZES, 128, 129, 257), fc.constantFrom(...SIZES), fc.boolean(), fc.integer(), (L, inF, outF, withBias, seed) => {
-          check(dtype, L, inF, outF, withBias, seed);
-        }),
-        { seed: 7, numRuns: 150 },
-      );
-    });
+// Both builds of the kernels: plain SIMD (multiply, then add) and relaxed SIMD (fused multiply-add).
+for (const build of ['plain', 'relaxed'] as const) {
+  describe(`${build} build`, () => {
+    beforeAll(async () => (b = await kernelBench(undefined, build)));
 
-    it('a row slice [r0, r1) writes exactly those rows (the unit a thread pool hands out)', () => {
-      fc.assert(
-        fc.property(fc.integer({ min: 1, max: 6 }), fc.constantFrom(...SIZES), fc.integer({ min: 1, max: 40 }), fc.nat(), fc.nat(), fc.integer(), (L, inF, outF, a, c, seed) => {
-          const r0 = a % outF, r1 = r0 + 1 + (c % (outF - r0));
-          check(dtype, L, inF, outF, true, seed, [r0, r1]);
-        }),
-        { seed: 8, numRuns: 80 },
-      );
-    });
+  for (const dtype of ['f32', 'bf16', 'f16'] as DT[]) {
+    describe(`linear ${dtype} (wasm) = reference`, () => {
+      it('matvec (L = 1) and matmul (L > 1, 4-token tiles and tails) over awkward sizes', () => {
+        fc.assert(
+          fc.property(fc.integer({ min: 1, max: 11 }), fc.constantFrom(...SIZES, 128, 129, 257), fc.constantFrom(...SIZES), fc.boolean(), fc.integer(), (L, inF, outF, withBias, seed) => {
+            check(dtype, L, inF, outF, withBias, seed);
+          }),
+          { seed: 7, numRuns: 150 },
+        );
+      });
 
-    it('a realistic width (inF 1024, outF 96, L 1 and 7)', () => {
-      check(dtype, 1, 1024, 96, false, 1);
-      check(dtype, 7, 1024, 96, true, 2);
+      it('a row slice [r0, r1) writes exactly those rows (the unit a thread pool hands out)', () => {
+        fc.assert(
+          fc.property(fc.integer({ min: 1, max: 6 }), fc.constantFrom(...SIZES), fc.integer({ min: 1, max: 40 }), fc.nat(), fc.nat(), fc.integer(), (L, inF, outF, a, c, seed) => {
+            const r0 = a % outF, r1 = r0 + 1 + (c % (outF - r0));
+            check(dtype, L, inF, outF, true, seed, [r0, r1]);
+          }),
+          { seed: 8, numRuns: 80 },
+        );
+      });
+
+      it('a realistic width (inF 1024, outF 96, L 1 and 7)', () => {
+        check(dtype, 1, 1024, 96, false, 1);
+        check(dtype, 7, 1024, 96, true, 2);
+      });
     });
+  }
   });
 }
 
 describe('bf16 rows longer than one column block (2048): the block-major layout', () => {
+  beforeAll(async () => (b = await kernelBench()));
   it('the kernels and src/wasm/layout.ts agree on the block width; blocks cover the row, 32-aligned', () => {
     for (let cols = 1; cols <= 20000; cols += cols < 2100 ? 1 : 7) {
       const bw = bf16BlockCols(cols);

@@ -1,5 +1,6 @@
 // The wasm backend against every golden made by Hugging Face transformers: the shared public set
-// (../shared/goldens) and the project's fixtures (fixtures/goldens/*.json, when present), on 1 and 2 threads.
+// (../shared/goldens) and the project's fixtures (fixtures/goldens/*.json, when present), on 1 and 2 threads,
+// and the plain-SIMD build of the kernels on 2 threads.
 //
 // Tolerance on logits: the same rule as the reference backend (spec/reference/goldens.spec.ts),
 // |ours − HF| ≤ 5e-5 + 5e-5·|HF|. The wasm kernels sum in f32 SIMD lanes and use a polynomial exp in the scan,
@@ -14,3 +15,5 @@ const cases = loadGoldenCases();
 for (const threads of [1, 2]) {
   defineGoldenSuite(`wasm, threads ${threads}`, cases, (dir) => loadModel(dir, { backend: 'wasm', threads }));
 }
+// The plain-SIMD build too (the default is the relaxed build wherever the runtime has relaxed SIMD).
+defineGoldenSuite('wasm plain SIMD build, threads 2', cases, (dir) => loadModel(dir, { backend: 'wasm', threads: 2, simd: 'plain' }));

@@ -63,3 +63,16 @@ console.log('done', m.threads);`;
     expect(res.status).toBe(0);
   });
 });
+
+describe('the kernels build', () => {
+  it('auto picks the relaxed-SIMD build on this runtime (Node 20 gets the flag turned on), plain when asked', async () => {
+    const dir = dirs[0];
+    const auto = (await loadModel(dir, { backend: 'wasm', threads: 1 })) as WasmModel;
+    const plain = (await loadModel(dir, { backend: 'wasm', threads: 1, simd: 'plain' })) as WasmModel;
+    expect(auto.simd).toBe('relaxed');
+    expect(plain.simd).toBe('plain');
+    await expect(loadModel(dir, { backend: 'wasm', simd: 'fast' as 'plain' })).rejects.toThrow(/simd "fast" is not supported/);
+    auto.dispose();
+    plain.dispose();
+  });
+});

@@ -35,7 +35,7 @@ import { zeroState, stateFloats, type LoadOptions, type Model, type ModelState }
 import { checkIds, checkState, type TraceHook } from '../reference/model.ts';
 import { blocksPerRow, quantBytes } from '../reference/quant.ts';
 import { loadState, saveState } from '../state.ts';
-import { compileKernels, createMemory, instantiateKernels, type Kernels } from './kernels.ts';
+import { compileKernelsBuild, createMemory, instantiateKernels, type Kernels, type SimdBuild } from './kernels.ts';
 import { bf16BlockCols, bf16Elements, scatterBf16Rows } from './layout.ts';
 import { f32, MemoryPlan, u8 } from './memory.ts';
 import { JOB, ThreadPool, type JobId } from './threads.ts';
@@ -416,6 +416,8 @@ export class WasmModel implements Model {
     private readonly pool: ThreadPool | null = null,
     /** Why the model runs on fewer threads than asked (workers could not start), or null. */
     readonly threadNotice: string | null = null,
+    /** Which build of the kernels runs (src/wasm/kernels.ts). */
+    readonly simd: SimdBuild = 'plain',
   ) {
     this.liveParts = parts;
     this.embedPart = parts.find((p) => p.plan.embeddings)!;
@@ -764,7 +766,9 @@ export async function loadWasmModel(ckpt: Checkpoint, options: LoadOptions = {})
   }
   const threads = options.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new InputError(`threads must be a positive integer, got ${threads}`);
-  const module = await compileKernels();
+  const simd = options.simd ?? 'auto';
+  if (!['auto', 'plain', 'relaxed'].includes(simd)) throw new InputError(`simd "${simd}" is not supported (use "auto", "plain" or "relaxed")`);
+  const { module, build } = await compileKernelsBuild(simd);
   // The module's static data ends at __heap_base; read it from a throwaway one-page instance.
   const probe = await instantiateKernels(module, createMemory(1));
   const plans = planParts(ckpt, probe.heapBase(), chunkSize, dtype, maxPartBytes);
@@ -791,5 +795,5 @@ export async function loadWasmModel(ckpt: Checkpoint, options: LoadOptions = {})
     }
   }
   if (notice) options.onNotice?.(notice);
-  return new WasmModel(ckpt.config, parts, pool, notice);
+  return new WasmModel(ckpt.config, parts, pool, notice, build);
 }
