@@ -10,7 +10,7 @@
  *
  * Run alone: `npx tsx bench/synthetic.ts [small|7b] [dir]`.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -206,7 +206,7 @@ export const FALCON_7B_BYTES = 14_545_330_176;
 /**
  * The synthetic 7B checkpoint's folder (models/synthetic-7b/, git-ignored), written first if absent:
  * 3 shards under HF's default 5 GB `max_shard_size`, like the released checkpoint (4.96 / 4.99 / 4.6 GB).
- * Needs ~14.6 GB of disk; takes about a minute.
+ * Needs ~14.6 GB of disk; takes about a minute. The Falcon tokenizer is linked in (`linkFalconTokenizer`).
  */
 export function ensureSynthetic7B(dir = resolve(dirname(fileURLToPath(import.meta.url)), '../models/synthetic-7b')): string {
   const index = join(dir, 'model.safetensors.index.json');
@@ -217,13 +217,31 @@ export function ensureSynthetic7B(dir = resolve(dirname(fileURLToPath(import.met
     ok = metadata.total_size === FALCON_7B_BYTES && [...files].every((f) => existsSync(join(dir, f)));
   }
   if (!ok) writeSynthetic(dir, FALCON_7B_CONFIG, { maxShardBytes: 5e9 });
+  linkFalconTokenizer(dir);
   return dir;
+}
+
+/**
+ * Links the real Falcon tokenizer (../shared/tokenizers/falcon/tokenizer.json, public data kept outside the repo)
+ * into a synthetic folder, so the CLI runs on it end to end (`falcon-mamba generate --model models/synthetic-7b`).
+ * The weights are random, so the text is noise; the point is load, speed and memory. Skipped when shared/ is absent.
+ */
+function linkFalconTokenizer(dir: string): void {
+  const shared = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/tokenizers/falcon/tokenizer.json');
+  const link = join(dir, 'tokenizer.json');
+  let present = false;
+  try {
+    lstatSync(link);
+    present = true;
+  } catch {}
+  if (!present && existsSync(shared)) symlinkSync(shared, link);
 }
 
 /** The synthetic small checkpoint's folder, written first if absent (~586 MB, some seconds). */
 export function ensureSyntheticSmall(dir = resolve(dirname(fileURLToPath(import.meta.url)), '../models/synthetic-small')): string {
   const ok = existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'model.safetensors')) && statSync(join(dir, 'model.safetensors')).size > 500e6;
   if (!ok) writeSynthetic(dir);
+  linkFalconTokenizer(dir);
   return dir;
 }
 
