@@ -128,26 +128,31 @@ function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, ld: i
     const w0 = W + <usize>b * blockBytes + <usize>r * rowBytes, w1 = w0 + rowBytes;
     const K8 = n & ~7;
     for (let k = 0; k < K8; k += 8) {
-      const p = v128.load(w0 + (<usize>k << 1));
-      const q = v128.load(w1 + (<usize>k << 1));
-      const pl = i32x4.shl(p, 16), ph = v128.and(p, mask);
-      const ql = i32x4.shl(q, 16), qh = v128.and(q, mask);
+      // The low halves (w0..w3 of each group of 8) against x[k..k+3] of the 4 tokens, then the high halves against
+      // x[k+4..k+7], reloading the 16 weight bytes (an L1 hit), so fewer vectors are live at once (8 accumulators,
+      // 2 weight vectors, one x vector, the mask). Same sums in the same order as converting all four at once;
+      // measured (2048 × 1024, 64 tokens, one thread) 8.5 → 9.5 GMAC/s in the plain build, 13.2 either way relaxed.
+      const wp = w0 + (<usize>k << 1), wq = w1 + (<usize>k << 1);
       let xp = x + (<usize>(k0 + k) << 2);
-      let xa = v128.load(xp), xb = v128.load(xp, 16);
-      c00 = madd(ph, xb, madd(pl, xa, c00));
-      c01 = madd(qh, xb, madd(ql, xa, c01));
-      xp += xs;
-      xa = v128.load(xp); xb = v128.load(xp, 16);
-      c10 = madd(ph, xb, madd(pl, xa, c10));
-      c11 = madd(qh, xb, madd(ql, xa, c11));
-      xp += xs;
-      xa = v128.load(xp); xb = v128.load(xp, 16);
-      c20 = madd(ph, xb, madd(pl, xa, c20));
-      c21 = madd(qh, xb, madd(ql, xa, c21));
-      xp += xs;
-      xa = v128.load(xp); xb = v128.load(xp, 16);
-      c30 = madd(ph, xb, madd(pl, xa, c30));
-      c31 = madd(qh, xb, madd(ql, xa, c31));
+      let u = i32x4.shl(v128.load(wp), 16), v = i32x4.shl(v128.load(wq), 16);
+      let xa = v128.load(xp);
+      c00 = madd(u, xa, c00); c01 = madd(v, xa, c01);
+      xa = v128.load(xp + xs);
+      c10 = madd(u, xa, c10); c11 = madd(v, xa, c11);
+      xa = v128.load(xp + 2 * xs);
+      c20 = madd(u, xa, c20); c21 = madd(v, xa, c21);
+      xa = v128.load(xp + 3 * xs);
+      c30 = madd(u, xa, c30); c31 = madd(v, xa, c31);
+      u = v128.and(v128.load(wp), mask); v = v128.and(v128.load(wq), mask);
+      xp += 16;
+      xa = v128.load(xp);
+      c00 = madd(u, xa, c00); c01 = madd(v, xa, c01);
+      xa = v128.load(xp + xs);
+      c10 = madd(u, xa, c10); c11 = madd(v, xa, c11);
+      xa = v128.load(xp + 2 * xs);
+      c20 = madd(u, xa, c20); c21 = madd(v, xa, c21);
+      xa = v128.load(xp + 3 * xs);
+      c30 = madd(u, xa, c30); c31 = madd(v, xa, c31);
     }
     if (k0 + n >= inF) break;
   }
