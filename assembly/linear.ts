@@ -112,6 +112,18 @@ function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, ld: i
 }
 
 /**
+ * Rows per block in the prefill loop order, for rows of `rowBytes` stored bytes: the block's weights (~128 KB)
+ * stay in L2 while every 4-token group of the chunk passes over them, so a chunk of L tokens streams the matrix
+ * from memory once instead of L/4 times. Token groups outside (the old order) left the 7B's prefill memory-bound:
+ * in_proj at 17 GMAC/s on 2 threads against 36 on the small shape, whose 4 MB matrices stay in cache.
+ * Every output is computed by the same tile as before, so the order changes no bits. Even, so row pairs stay whole.
+ */
+// @ts-ignore: decorator
+@inline export function prefillRowBlock(rowBytes: i32): i32 {
+  return max(2, ((128 << 10) / max(rowBytes, 1)) & ~1);
+}
+
+/**
  * 4 tokens × 2 rows register tile: out rows r, r+1 of tokens t..t+3 (x rows xs apart, out rows os apart), the
  * accumulators running on across the column blocks.
  */
@@ -186,15 +198,20 @@ function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, ld: i
  */
 export function linearBf16Rows(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32, ld: i32, r0: i32, r1: i32): void {
   const xs = <usize>inF * 4, os = <usize>outF * 4;
-  let t = 0;
-  for (; t + 4 <= L; t += 4) {
-    const xt = x + <usize>t * xs, ot = out + <usize>t * os;
-    let r = r0;
-    for (; r + 2 <= r1; r += 2) tileBf16(ot, os, xt, xs, W, ld, bias, r, inF);
-    // An odd last row: one token at a time.
-    if (r < r1) for (let j = 0; j < 4; j++) matvecBf16(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, ld, r, r1);
+  const L4 = L & ~3;
+  // Prefill: row blocks outside, 4-token groups inside (see `prefillRowBlock`).
+  const RB = prefillRowBlock(inF * 2);
+  for (let rb = r0; L4 > 0 && rb < r1; rb += RB) {
+    const re = min(r1, rb + RB);
+    for (let t = 0; t < L4; t += 4) {
+      const xt = x + <usize>t * xs, ot = out + <usize>t * os;
+      let r = rb;
+      for (; r + 2 <= re; r += 2) tileBf16(ot, os, xt, xs, W, ld, bias, r, inF);
+      // An odd last row: one token at a time.
+      if (r < re) for (let j = 0; j < 4; j++) matvecBf16(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, ld, r, re);
+    }
   }
-  for (; t < L; t++) matvecBf16(out + <usize>t * os, x + <usize>t * xs, W, bias, inF, ld, r0, r1);
+  for (let t = L4; t < L; t++) matvecBf16(out + <usize>t * os, x + <usize>t * xs, W, bias, inF, ld, r0, r1);
 }
 
 /** out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF), W bf16 block-major and interleaved; `bias = 0` for none. */
@@ -239,11 +256,14 @@ function linearGenRows<T>(out: usize, x: usize, W: usize, bias: usize, L: i32, i
   const sz = <usize>sizeof<T>();
   const xs = <usize>inF * 4, os = <usize>outF * 4, rowBytes = <usize>inF * sz;
   const K4 = inF & ~3;
-  let t = 0;
-  for (; t + 4 <= L; t += 4) {
+  const L4 = L & ~3;
+  const RB = prefillRowBlock(inF * <i32>sz);
+  for (let rb = r0; L4 > 0 && rb < r1; rb += RB) {
+    const re = min(r1, rb + RB);
+    for (let t = 0; t < L4; t += 4) {
     const xt = x + <usize>t * xs, ot = out + <usize>t * os;
-    let r = r0;
-    for (; r + 2 <= r1; r += 2) {
+    let r = rb;
+    for (; r + 2 <= re; r += 2) {
       const w0 = W + <usize>r * rowBytes, w1p = w0 + rowBytes;
       let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
       let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
@@ -279,9 +299,10 @@ function linearGenRows<T>(out: usize, x: usize, W: usize, bias: usize, L: i32, i
       store<f32>(o + 2 * os, s20); store<f32>(o + 2 * os, s21, 4);
       store<f32>(o + 3 * os, s30); store<f32>(o + 3 * os, s31, 4);
     }
-    if (r < r1) for (let j = 0; j < 4; j++) matvecGen<T>(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, r, r1);
+    if (r < re) for (let j = 0; j < 4; j++) matvecGen<T>(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, r, re);
+    }
   }
-  for (; t < L; t++) matvecGen<T>(out + <usize>t * os, x + <usize>t * xs, W, bias, inF, r0, r1);
+  for (let t = L4; t < L; t++) matvecGen<T>(out + <usize>t * os, x + <usize>t * xs, W, bias, inF, r0, r1);
 }
 
 /** out (L, outF)[:, r0:r1] = x (L, inF) @ W[r0:r1] (·, inF)ᵀ + bias, W f32. */

@@ -18,6 +18,7 @@
 // Each `linearQ*` has a `…Rows` form computing output rows [r0, r1) only (row stride still outF) for threads.
 
 import { bf16ToF32, f16ToF32 } from './common';
+import { prefillRowBlock } from './linear';
 
 // @ts-ignore: decorator
 @inline function hsum(v: v128): f32 {
@@ -200,11 +201,17 @@ function matmulQ8x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias
  */
 export function linearQ8Rows(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
   const nb = (inF + 31) >> 5;
-  let t = 0;
-  for (; t + 4 <= L; t += 4) {
-    matmulQ8x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, r0, r1);
+  const L4 = L & ~3;
+  // Prefill: row blocks outside, 4-token groups inside, so the matrix streams from memory once per chunk
+  // (linear.ts `prefillRowBlock`); each output is computed as before.
+  const RB = prefillRowBlock(nb * 36);
+  for (let rb = r0; L4 > 0 && rb < r1; rb += RB) {
+    const re = min(r1, rb + RB);
+    for (let t = 0; t < L4; t += 4) {
+      matmulQ8x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, rb, re);
+    }
   }
-  for (; t < L; t++) {
+  for (let t = L4; t < L; t++) {
     matvecQ8(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
   }
 }
@@ -348,11 +355,17 @@ function matmulQ4x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias
  */
 export function linearQ4Rows(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
   const nb = (inF + 31) >> 5;
-  let t = 0;
-  for (; t + 4 <= L; t += 4) {
-    matmulQ4x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, r0, r1);
+  const L4 = L & ~3;
+  // Prefill: row blocks outside, 4-token groups inside, so the matrix streams from memory once per chunk
+  // (linear.ts `prefillRowBlock`); each output is computed as before.
+  const RB = prefillRowBlock(nb * 20);
+  for (let rb = r0; L4 > 0 && rb < r1; rb += RB) {
+    const re = min(r1, rb + RB);
+    for (let t = 0; t < L4; t += 4) {
+      matmulQ4x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, rb, re);
+    }
   }
-  for (; t < L; t++) {
+  for (let t = L4; t < L; t++) {
     matvecQ4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
   }
 }
