@@ -1,12 +1,19 @@
 /**
  * The wasm backend's thread pool (issue 6 §1): `threads − 1` workers (src/wasm/worker.js) instantiate the same
  * compiled kernels over each of the model's shared memories (one per part); the calling thread is thread 0. A matmul is split by output
- * rows (`linear…Rows`, boundaries rounded to even rows so q8/q4 row pairs and bf16 2-row tiles stay whole).
+ * rows (`linear…Rows`, boundaries rounded to even rows so q8/q4 row pairs and bf16 2-row tiles stay whole), the
+ * scan and conv by channels. A job is cut into about 4 chunks per thread, and every thread (the caller too) claims
+ * the next chunk with a compare-and-swap until none is left: when another process takes a core from one of the
+ * threads, the others do its share instead of waiting for it (a fixed half each halved a 2-thread decode when a
+ * neighbour took a third of a core). Each chunk is computed exactly as before, so the split changes no bits.
  *
- * Synchronization is a control block in its own SharedArrayBuffer: Int32 [0] generation, [1] pending, [2] job,
- * [3] which memory (part) the job runs in, [16 .. 16+threads] row bounds; Float64 at byte 256: the job's arguments. The caller writes a job, bumps the
- * generation and notifies; each worker spins briefly (bounded) then blocks in `Atomics.wait`, so an idle pool
- * burns no core. The caller runs its slice, then waits (bounded spin, then `Atomics.wait`) for `pending` = 0.
+ * Synchronization is a control block in its own SharedArrayBuffer: Int32 [0] generation (24 bits), [1] chunks
+ * done, [2] job, [3] which memory (part) the job runs in, [4] next chunk (generation << 8 | index), [5] chunk
+ * count, [16 .. 16+chunks] chunk bounds; Float64 at byte 256: the job's arguments. The caller writes a job, then
+ * the next-chunk word, then the generation, and notifies; each worker spins briefly (bounded) then blocks in
+ * `Atomics.wait`, so an idle pool burns no core. A worker claims a chunk only while the next-chunk word carries
+ * the generation whose job it read, so a late worker can never run an old job's arguments. The caller claims
+ * chunks too, then waits (bounded spin, then `Atomics.wait`) until every chunk is done.
  * Workers are `unref`'d, so a process whose model was never disposed still exits; `dispose` stops them.
  */
 import { Worker } from 'node:worker_threads';
@@ -18,10 +25,15 @@ export const JOB = { linearF32Rows: 1, linearBf16Rows: 2, linearF16Rows: 3, line
 export type JobId = (typeof JOB)[keyof typeof JOB];
 
 const GEN = 0;
-const PENDING = 1;
+const DONE = 1;
 const FN = 2;
 const MEM = 3;
+const NEXT = 4;
+const NCHUNK = 5;
 const BOUNDS = 16;
+/** Chunks per thread, and at most (the bounds fill the control block's Int32 slots 16..63). */
+const CHUNKS_PER_THREAD = 4;
+const MAX_CHUNKS = 47;
 const SPIN = 20000;
 
 /** A pool of kernel workers over one shared memory. */
@@ -29,6 +41,7 @@ export class ThreadPool {
   private readonly ctl: Int32Array;
   private readonly args: Float64Array;
   private stopped = false;
+  private gen = 0;
 
   private constructor(
     /** Threads in all, the caller included. */
@@ -76,22 +89,32 @@ export class ThreadPool {
    * pairs and bf16 2-row tiles stay whole; 4 for the scan's 4-channel groups).
    */
   rows(job: JobId, args: number[], outF: number, run: (r0: number, r1: number) => void, memory = 0, align = 2): void {
-    const T = this.threads;
     const ctl = this.ctl;
+    const n = Math.max(1, Math.min(CHUNKS_PER_THREAD * this.threads, MAX_CHUNKS, Math.floor(outF / align)));
     for (let i = 0; i < args.length; i++) this.args[i] = args[i];
-    for (let i = 0; i <= T; i++) ctl[BOUNDS + i] = i === T ? outF : Math.min(outF, Math.round((outF * i) / T / align) * align);
+    for (let i = 0; i <= n; i++) ctl[BOUNDS + i] = i === n ? outF : Math.min(outF, Math.round((outF * i) / n / align) * align);
     ctl[FN] = job;
     ctl[MEM] = memory;
-    Atomics.store(ctl, PENDING, T - 1);
-    Atomics.add(ctl, GEN, 1);
+    ctl[NCHUNK] = n;
+    const g = (this.gen = (this.gen + 1) & 0xffffff);
+    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ctl, NEXT, g << 8);
+    Atomics.store(ctl, GEN, g);
     Atomics.notify(ctl, GEN);
-    const r1 = ctl[BOUNDS + 1];
-    if (r1 > 0) run(0, r1);
-    let p = Atomics.load(ctl, PENDING);
-    for (let i = 0; p !== 0 && i < SPIN; i++) p = Atomics.load(ctl, PENDING);
-    while (p !== 0) {
-      Atomics.wait(ctl, PENDING, p);
-      p = Atomics.load(ctl, PENDING);
+    for (;;) {
+      const cur = Atomics.load(ctl, NEXT);
+      const i = cur & 255;
+      if (i >= n) break;
+      if (Atomics.compareExchange(ctl, NEXT, cur, cur + 1) !== cur) continue;
+      const r0 = ctl[BOUNDS + i], r1 = ctl[BOUNDS + i + 1];
+      if (r1 > r0) run(r0, r1);
+      Atomics.add(ctl, DONE, 1);
+    }
+    let d = Atomics.load(ctl, DONE);
+    for (let i = 0; d < n && i < SPIN; i++) d = Atomics.load(ctl, DONE);
+    while (d < n) {
+      Atomics.wait(ctl, DONE, d);
+      d = Atomics.load(ctl, DONE);
     }
   }
 
@@ -100,7 +123,7 @@ export class ThreadPool {
     if (this.stopped) return;
     this.stopped = true;
     Atomics.store(this.ctl, FN, 0);
-    Atomics.add(this.ctl, GEN, 1);
+    Atomics.store(this.ctl, GEN, (this.gen = (this.gen + 1) & 0xffffff));
     Atomics.notify(this.ctl, GEN);
     for (const w of this.workers) void w.terminate();
   }
