@@ -436,8 +436,13 @@ export function embedQ4(out: usize, wq: usize, wd: usize, ids: usize, L: i32, D:
  * zeroed beforehand for the padding (fresh memory is).
  */
 export function quantizeQ8(wq: usize, wd: usize, W: usize, rows: i32, cols: i32, dtype: i32): void {
+  quantizeQ8Rows(wq, wd, W, rows, cols, dtype, 0, rows);
+}
+
+/** {@link quantizeQ8} of rows [r0, r1) only: rows are independent, so the load splits them across threads. */
+export function quantizeQ8Rows(wq: usize, wd: usize, W: usize, rows: i32, cols: i32, dtype: i32, r0: i32, r1: i32): void {
   const nb = (cols + 31) >> 5;
-  for (let r = 0; r < rows; r++) {
+  for (let r = r0; r < r1; r++) {
     const q = wq + rowBase(nb, r, 32);
     const s = wd + rowBase(nb, r, 4);
     for (let b = 0; b < nb; b++) {
@@ -463,8 +468,13 @@ export function quantizeQ8(wq: usize, wd: usize, W: usize, rows: i32, cols: i32,
  * row: wd must be zeroed beforehand (fresh memory is); wq of the padding row is written as value 0.
  */
 export function quantizeQ4(wq: usize, wd: usize, W: usize, rows: i32, cols: i32, dtype: i32): void {
+  quantizeQ4Rows(wq, wd, W, rows, cols, dtype, 0, rows + (rows & 1));
+}
+
+/** {@link quantizeQ4} of rows [r0, r1) of the padded rows (rows + rows % 2; the last may be the padding row). */
+export function quantizeQ4Rows(wq: usize, wd: usize, W: usize, rows: i32, cols: i32, dtype: i32, r0: i32, r1: i32): void {
   const nb = (cols + 31) >> 5;
-  for (let r = 0; r < rows + (rows & 1); r++) {
+  for (let r = r0; r < r1; r++) {
     const q = wq + rowBase(nb, r, 16);
     const s = wd + rowBase(nb, r, 4);
     for (let b = 0; b < nb; b++) {

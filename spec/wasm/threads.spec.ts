@@ -76,3 +76,21 @@ describe('the kernels build', () => {
     plain.dispose();
   });
 });
+
+describe('threads change no bits', () => {
+  it('q8 and q4 (quantized on 2 threads at load) and bf16: logits of 2 threads = 1 thread, bit for bit', async () => {
+    const dir = dirs[0];
+    const ids = Array.from({ length: 21 }, (_, i) => (i * 7) % SHAPE.vocab_size);
+    for (const dtype of ['bf16', 'q8', 'q4'] as WeightDType[]) {
+      const one = await loadModel(dir, { backend: 'wasm', dtype, threads: 1, chunkSize: 8 });
+      const two = await loadModel(dir, { backend: 'wasm', dtype, threads: 2, chunkSize: 8 });
+      const a = new Uint32Array((await one.forward(ids)).buffer);
+      const b = new Uint32Array((await two.forward(ids)).buffer);
+      let i = 0;
+      while (i < a.length && a[i] === b[i]) i++;
+      expect(i === a.length ? null : `${dtype}: first difference at ${i}`).toBeNull();
+      await one.dispose();
+      await two.dispose();
+    }
+  });
+});

@@ -44,6 +44,8 @@ export interface Kernels {
   embedQ4(out: Ptr, wq: Ptr, wd: Ptr, ids: Ptr, L: number, D: number): void;
   quantizeQ8(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number): void;
   quantizeQ4(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number): void;
+  quantizeQ8Rows(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number, r0: number, r1: number): void;
+  quantizeQ4Rows(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number, r0: number, r1: number): void;
 }
 
 /** The ABI version this TypeScript side was written against (assembly/index.ts `abiVersion`). */

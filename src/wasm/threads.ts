@@ -19,7 +19,7 @@
 import { Worker } from 'node:worker_threads';
 
 /** Row-sliced kernels a job can run (index = the job id in worker.js). */
-export const JOB = { linearF32Rows: 1, linearBf16Rows: 2, linearF16Rows: 3, linearQ8Rows: 4, linearQ4Rows: 5, selectiveScanRows: 6, causalConv1dRows: 7 } as const;
+export const JOB = { linearF32Rows: 1, linearBf16Rows: 2, linearF16Rows: 3, linearQ8Rows: 4, linearQ4Rows: 5, selectiveScanRows: 6, causalConv1dRows: 7, quantizeQ8Rows: 8, quantizeQ4Rows: 9 } as const;
 
 /** A job id of {@link JOB}. */
 export type JobId = (typeof JOB)[keyof typeof JOB];

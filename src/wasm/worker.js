@@ -13,9 +13,9 @@ const NEXT = 4;
 const NCHUNK = 5;
 const BOUNDS = 16; // Int32 index of the chunk bounds
 const SPIN = 20000;
-const FNS = ['stop', 'linearF32Rows', 'linearBf16Rows', 'linearF16Rows', 'linearQ8Rows', 'linearQ4Rows', 'selectiveScanRows', 'causalConv1dRows'];
+const FNS = ['stop', 'linearF32Rows', 'linearBf16Rows', 'linearF16Rows', 'linearQ8Rows', 'linearQ4Rows', 'selectiveScanRows', 'causalConv1dRows', 'quantizeQ8Rows', 'quantizeQ4Rows'];
 // Arguments of each job before its row bounds r0, r1 (linearBf16Rows has `ld`, the rows of its stored matrix).
-const ARGC = [0, 7, 8, 7, 9, 9, 13, 8];
+const ARGC = [0, 7, 8, 7, 9, 9, 13, 8, 6, 6];
 
 const { module, memories, control } = workerData;
 // One kernel instance per memory (part) of the model.
@@ -61,7 +61,8 @@ for (;;) {
       if (argc === 13) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11], args[12], r0, r1);
       else if (argc === 9) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], r0, r1);
       else if (argc === 8) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], r0, r1);
-      else f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], r0, r1);
+      else if (argc === 7) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], r0, r1);
+      else f(args[0], args[1], args[2], args[3], args[4], args[5], r0, r1);
     }
     if (Atomics.add(ctl, DONE, 1) + 1 === n) Atomics.notify(ctl, DONE);
   }
