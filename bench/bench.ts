@@ -255,7 +255,12 @@ const targets = [
       .filter((k) => k.startsWith('small') || WITH_7B)
       .map((k) => `${k.replace(/ (\d) /, ' $1thr ')} ${verdict(prefillVsLlama[k], 0.75, ratio)}`)
       .join('; '),
-  `  7B bf16 decode ≥ 65% of the 2-thread ceiling: ${verdict(ofCeiling['7B 2 bf16'], 0.65, pct)}`,
+  `  7B bf16 decode ≥ 65% of the 2-thread ceiling: ${verdict(ofCeiling['7B 2 bf16'], 0.65, pct)} (of the wasm ceiling measured here)`,
+  // The issue states the same target as "≈ 2.2× llama.cpp", i.e. 65% of the native 2-thread read bandwidth
+  // (≈ 65 GB/s, docs/perf-notes.md): ≈ 4.5 tok/s for 14.5 GB per token, so 65% ≈ 2.9 tok/s.
+  `  7B bf16 decode ≥ 65% of the native ceiling (≈ 65 GB/s → 4.5 tok/s; ≈ 2.2× llama.cpp): ` +
+    verdict(decodeRate['7B 2 bf16'] === undefined ? undefined : decodeRate['7B 2 bf16'] / 4.5, 0.65, pct) +
+    (decodeVsLlama['7B 2 bf16'] === undefined ? '' : ` (${ratio(decodeVsLlama['7B 2 bf16'])} llama.cpp)`),
   `  7B q8 decode ≥ 1.5 × 3.58 = 5.37 tok/s: ${verdict(decodeRate['7B 2 q8'], 5.37, (x) => `${x.toFixed(2)} tok/s`)}`,
 ];
 
