@@ -1,12 +1,12 @@
 // Block-quantized linear layers (issue 6 §3): weights in Q8_0 / Q4_0 blocks of 32 with an f32 scale each, the
-// activation quantized per block of 32 to int8 (widened to int16), and the block dot done in integers with
+// activation quantized per block of 32 to int8 (stored as int8, widened to int16 as it is loaded), and the block dot done in integers with
 // `i32x4.dot_i16x8_s` (llama.cpp's Q8_0 × Q8_0 scheme), scaled by d_w·d_x in f32.
 // Twins of `quantizeActivationQ8` / `linearQInt` in src/reference/quant.ts; the layouts are described there and
 // in docs/quantization.md:
 //   blocks of row pairs interleaved: block (r, b) is block number k = (r − r%2)·nb + 2b + r%2 (rows padded to even);
 //   wq  q8: 32 int8 per block at 32·k; q4: 16 bytes per block at 16·k, q[j] in the low nibble and q[j+16] in the
 //       high nibble of byte j, value d·(q − 8);
-//   wd  f32 block scales at 4·k;  xq (L, nb·32) int16;  xd (L, nb) f32;  nb = ceil(inF / 32).
+//   wd  f32 block scales at 4·k;  xq (L, nb·32) int8;  xd (L, nb) f32;  nb = ceil(inF / 32).
 // Padding columns are zero in both operands, so the dot loops run over whole blocks and need no scalar tail;
 // the scalar tails are in the activation quantizer (a partial last block) and the one-row loop (a row alone).
 //
@@ -26,7 +26,7 @@ import { prefillRowBlock } from './linear';
 }
 
 /**
- * xq (L, nb·32) int16, xd (L, nb) f32 = Q8 blocks of x (L, n): d = max|x|/127, q = nearest(x · (1/d)).
+ * xq (L, nb·32) int8, xd (L, nb) f32 = Q8 blocks of x (L, n): d = max|x|/127, q = nearest(x · (1/d)).
  * Twin of `quantizeActivationQ8` (bit-exact). Padding columns of the last block are written as 0.
  */
 export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: i32): void {
@@ -35,7 +35,7 @@ export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: 
   const absMask = i32x4.splat(0x7fffffff);
   for (let t = 0; t < L; t++) {
     const xr = x + <usize>t * <usize>n * 4;
-    const qr = xq + <usize>t * <usize>nb * 64;
+    const qr = xq + <usize>t * <usize>nb * 32;
     const dr = xd + <usize>t * <usize>nb * 4;
     for (let b = 0; b < full; b++) {
       const p = xr + (<usize>b << 7);
@@ -48,11 +48,14 @@ export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: 
       const id: f32 = d == 0 ? 0 : <f32>1 / d;
       store<f32>(dr + (<usize>b << 2), d);
       const s = f32x4.splat(id);
-      const q = qr + (<usize>b << 6);
-      v128.store(q, i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, s))), i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, s)))));
-      v128.store(q, i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, s))), i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, s)))), 16);
-      v128.store(q, i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, s))), i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, s)))), 32);
-      v128.store(q, i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, s))), i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, s)))), 48);
+      const q = qr + (<usize>b << 5);
+      const q0 = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, s))), i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, s))));
+      const q1 = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, s))), i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, s))));
+      const q2 = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, s))), i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, s))));
+      const q3 = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, s))), i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, s))));
+      // |q| ≤ 127, so narrowing to 8 bits is exact.
+      v128.store(q, i8x16.narrow_i16x8_s(q0, q1));
+      v128.store(q, i8x16.narrow_i16x8_s(q2, q3), 16);
     }
     if (full < nb) {
       // Scalar tail: the partial last block (n % 32 values), zero-padded.
@@ -64,7 +67,7 @@ export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: 
       store<f32>(dr + (<usize>full << 2), d);
       for (let c = c0; c < c0 + 32; c++) {
         const v: f32 = c < n ? nearest<f32>(load<f32>(xr + (<usize>c << 2)) * id) : 0;
-        store<i16>(qr + (<usize>c << 1), <i16>(<i32>v));
+        store<i8>(qr + <usize>c, <i8>(<i32>v));
       }
     }
   }
@@ -72,13 +75,13 @@ export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: 
 
 // ------------------------------------------------------------------------------------------------------ q8
 
-/** The 32-weight integer dot of a q8 block at w with an int16 activation block at x: 4 partial sums (i32x4). */
+/** The 32-weight integer dot of a q8 block at w with an int8 activation block at x (loaded with `load8x8_s`: load and widen in one instruction): 4 partial sums (i32x4). */
 // @ts-ignore: decorator
 @inline function blockDotQ8(w: usize, x: usize): v128 {
   const p = v128.load(w), q = v128.load(w, 16);
   return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load(x, 16))),
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(x, 32)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(x, 48))),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load8x8_s(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load8x8_s(x, 8))),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load8x8_s(x, 16)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load8x8_s(x, 24))),
   );
 }
 
@@ -103,8 +106,8 @@ function matvecQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: 
     const s = wd + <usize>r * <usize>nb * 4;
     let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
-      const xp = xq + (<usize>b << 6);
-      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+      const xp = xq + (<usize>b << 5);
+      const x0 = v128.load8x8_s(xp), x1 = v128.load8x8_s(xp, 8), x2 = v128.load8x8_s(xp, 16), x3 = v128.load8x8_s(xp, 24);
       const sx = v128.load32_splat(xd + (<usize>b << 2));
       const wb = w + (<usize>b << 6);
       const p0 = v128.load(wb), q0 = v128.load(wb, 16), p1 = v128.load(wb, 32), q1 = v128.load(wb, 48);
@@ -138,7 +141,7 @@ function matvecQ8Row(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bia
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const sc = f32x4.mul(v128.load32_splat(xd + (<usize>b << 2)), v128.load32_splat(s + (<usize>b << 3)));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ8(w + (<usize>b << 6), xq + (<usize>b << 6))), sc));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ8(w + (<usize>b << 6), xq + (<usize>b << 5))), sc));
   }
   let y = hsum(acc);
   if (bias) y += load<f32>(bias + (<usize>r << 2));
@@ -147,7 +150,7 @@ function matvecQ8Row(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bia
 
 /** 4 tokens × rows [r0, r1): out (4, outF) rows = the 4 quantized activations at xq/xd against each weight row. */
 function matmulQ8x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, outF: i32, r0: i32, r1: i32): void {
-  const xStride = <usize>nb << 6; // bytes between tokens' int16 quants
+  const xStride = <usize>nb << 5; // bytes between tokens' int8 quants
   const dStride = <usize>nb << 2;
   const oStride = <usize>outF << 2;
   for (let r = r0; r < r1; r++) {
@@ -160,29 +163,29 @@ function matmulQ8x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias
       const e0 = i16x8.extend_low_i8x16_s(p), e1 = i16x8.extend_high_i8x16_s(p);
       const e2 = i16x8.extend_low_i8x16_s(q), e3 = i16x8.extend_high_i8x16_s(q);
       const sw = v128.load32_splat(sp + (<usize>b << 3));
-      let xp = xq + (<usize>b << 6);
+      let xp = xq + (<usize>b << 5);
       let dp = xd + (<usize>b << 2);
       let i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(xp)), i32x4.dot_i16x8_s(e1, v128.load(xp, 16))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(xp, 32)), i32x4.dot_i16x8_s(e3, v128.load(xp, 48))),
+        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
+        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
       );
       a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
       xp += xStride; dp += dStride;
       i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(xp)), i32x4.dot_i16x8_s(e1, v128.load(xp, 16))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(xp, 32)), i32x4.dot_i16x8_s(e3, v128.load(xp, 48))),
+        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
+        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
       );
       a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
       xp += xStride; dp += dStride;
       i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(xp)), i32x4.dot_i16x8_s(e1, v128.load(xp, 16))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(xp, 32)), i32x4.dot_i16x8_s(e3, v128.load(xp, 48))),
+        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
+        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
       );
       a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
       xp += xStride; dp += dStride;
       i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(xp)), i32x4.dot_i16x8_s(e1, v128.load(xp, 16))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(xp, 32)), i32x4.dot_i16x8_s(e3, v128.load(xp, 48))),
+        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
+        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
       );
       a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
     }
@@ -208,11 +211,11 @@ export function linearQ8Rows(out: usize, xq: usize, xd: usize, wq: usize, wd: us
   for (let rb = r0; L4 > 0 && rb < r1; rb += RB) {
     const re = min(r1, rb + RB);
     for (let t = 0; t < L4; t += 4) {
-      matmulQ8x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, rb, re);
+      matmulQ8x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, rb, re);
     }
   }
   for (let t = L4; t < L; t++) {
-    matvecQ8(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
+    matvecQ8(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
   }
 }
 
@@ -233,14 +236,14 @@ export function linearQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize,
   return i8x16.sub(v128.and(i16x8.shr_u(v, 4), i8x16.splat(15)), i8x16.splat(8));
 }
 
-/** The 32-weight integer dot of a q4 block (16 bytes at w) with an int16 activation block at x (i32x4). */
+/** The 32-weight integer dot of a q4 block (16 bytes at w) with an int8 activation block at x (loaded with `load8x8_s`: load and widen in one instruction) (i32x4). */
 // @ts-ignore: decorator
 @inline function blockDotQ4(w: usize, x: usize): v128 {
   const v = v128.load(w);
   const l = q4Lo(v), h = q4Hi(v);
   return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(l), v128.load(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(l), v128.load(x, 16))),
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(h), v128.load(x, 32)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(h), v128.load(x, 48))),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(l), v128.load8x8_s(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(l), v128.load8x8_s(x, 8))),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(h), v128.load8x8_s(x, 16)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(h), v128.load8x8_s(x, 24))),
   );
 }
 
@@ -256,8 +259,8 @@ function matvecQ4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: 
     const s = wd + <usize>r * <usize>nb * 4;
     let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
-      const xp = xq + (<usize>b << 6);
-      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+      const xp = xq + (<usize>b << 5);
+      const x0 = v128.load8x8_s(xp), x1 = v128.load8x8_s(xp, 8), x2 = v128.load8x8_s(xp, 16), x3 = v128.load8x8_s(xp, 24);
       const sx = v128.load32_splat(xd + (<usize>b << 2));
       const wb = w + (<usize>b << 5);
       const v0 = v128.load(wb), v1 = v128.load(wb, 16);
@@ -292,7 +295,7 @@ function matvecQ4Row(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bia
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const sc = f32x4.mul(v128.load32_splat(xd + (<usize>b << 2)), v128.load32_splat(s + (<usize>b << 3)));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ4(w + (<usize>b << 5), xq + (<usize>b << 6))), sc));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ4(w + (<usize>b << 5), xq + (<usize>b << 5))), sc));
   }
   let y = hsum(acc);
   if (bias) y += load<f32>(bias + (<usize>r << 2));
@@ -301,7 +304,7 @@ function matvecQ4Row(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bia
 
 /** 4 tokens × rows [r0, r1), Q4_0 weights: as {@link matmulQ8x4}. */
 function matmulQ4x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, outF: i32, r0: i32, r1: i32): void {
-  const xStride = <usize>nb << 6;
+  const xStride = <usize>nb << 5;
   const dStride = <usize>nb << 2;
   const oStride = <usize>outF << 2;
   for (let r = r0; r < r1; r++) {
@@ -314,29 +317,29 @@ function matmulQ4x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias
       const e0 = i16x8.extend_low_i8x16_s(l), e1 = i16x8.extend_high_i8x16_s(l);
       const e2 = i16x8.extend_low_i8x16_s(h), e3 = i16x8.extend_high_i8x16_s(h);
       const sw = v128.load32_splat(sp + (<usize>b << 3));
-      let xp = xq + (<usize>b << 6);
+      let xp = xq + (<usize>b << 5);
       let dp = xd + (<usize>b << 2);
       let i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(xp)), i32x4.dot_i16x8_s(e1, v128.load(xp, 16))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(xp, 32)), i32x4.dot_i16x8_s(e3, v128.load(xp, 48))),
+        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
+        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
       );
       a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
       xp += xStride; dp += dStride;
       i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(xp)), i32x4.dot_i16x8_s(e1, v128.load(xp, 16))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(xp, 32)), i32x4.dot_i16x8_s(e3, v128.load(xp, 48))),
+        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
+        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
       );
       a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
       xp += xStride; dp += dStride;
       i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(xp)), i32x4.dot_i16x8_s(e1, v128.load(xp, 16))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(xp, 32)), i32x4.dot_i16x8_s(e3, v128.load(xp, 48))),
+        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
+        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
       );
       a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
       xp += xStride; dp += dStride;
       i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(xp)), i32x4.dot_i16x8_s(e1, v128.load(xp, 16))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(xp, 32)), i32x4.dot_i16x8_s(e3, v128.load(xp, 48))),
+        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
+        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
       );
       a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
     }
@@ -362,11 +365,11 @@ export function linearQ4Rows(out: usize, xq: usize, xd: usize, wq: usize, wd: us
   for (let rb = r0; L4 > 0 && rb < r1; rb += RB) {
     const re = min(r1, rb + RB);
     for (let t = 0; t < L4; t += 4) {
-      matmulQ4x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, rb, re);
+      matmulQ4x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, rb, re);
     }
   }
   for (let t = L4; t < L; t++) {
-    matvecQ4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 64, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
+    matvecQ4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
   }
 }
 

@@ -121,6 +121,11 @@ export class WasmHarness {
     return new Uint8Array(this.memory.buffer, p, n).slice();
   }
 
+  /** A copy of `n` int8 at `p`. */
+  i8(p: Ptr, n: number): Int8Array {
+    return new Int8Array(this.memory.buffer, p, n).slice();
+  }
+
   /** A copy of `n` int16 at `p`. */
   i16(p: Ptr, n: number): Int16Array {
     return new Int16Array(this.memory.buffer, p, n).slice();

@@ -28,8 +28,10 @@
  *
  * Activations (the fast kernels' integer dot, as llama.cpp's Q8_0 × Q8_0 `ggml_vec_dot_q8_0_q8_0`): each token's
  * x (n) is quantized per block of 32 the same way as q8, d_x = amax / 127 (f32), q = roundEven(x · (1/d_x)) with
- * the product and reciprocal rounded to f32 (exactly what f32x4 `mul` + `nearest` compute), stored widened to
- * int16 (so the kernel feeds `i32x4.dot_i16x8_s` without extending x). The block's integer dot Σ q_w·q_x is exact
+ * the product and reciprocal rounded to f32 (exactly what f32x4 `mul` + `nearest` compute). This twin keeps the
+ * quants as int16; the wasm kernels store them as int8 (|q| ≤ 127, so the same values in half the bytes: an
+ * activation row of 8192 columns is 8 KB and stays in L1) and widen them with `load8x8_s` as they load them for
+ * `i32x4.dot_i16x8_s`. The block's integer dot Σ q_w·q_x is exact
  * in i32 (|Σ| ≤ 32·127·127), then scaled by d_w·d_x.
  */
 
@@ -61,7 +63,7 @@ export function blockIndex(nb: number, r: number, b: number): number {
   return (r - (r & 1)) * nb + 2 * b + (r & 1);
 }
 
-/** Block-quantized activations (L, n): quants widened to int16 for the kernels' `dot_i16x8_s`. */
+/** Block-quantized activations (L, n): quants as int16 (the values the kernels' `dot_i16x8_s` multiplies). */
 export interface QuantActivation {
   L: number;
   n: number;

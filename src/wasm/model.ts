@@ -86,7 +86,7 @@ export interface ScratchPlan {
   o: number; // (C, D) out_proj output
   hf: number; // (C, D) norm_f output
   logits: number; // (C, V); 0 outside the head's part
-  xq: number; // (C, nb·32) int16 quantized activation (q8/q4 models; 0 otherwise), nb = ceil(max inF / 32)
+  xq: number; // (C, nb·32) int8 quantized activation (q8/q4 models; 0 otherwise), nb = ceil(max inF / 32)
   xd: number; // (C, nb) f32 its block scales
   xz: number; // (C, 2E) whole in_proj output when its halves cannot be split (q8/q4 with odd E); 0 otherwise
   conv: number; // (layers, E, K−1) this part's layers' state, for states that live outside (copied in and out)
@@ -226,7 +226,7 @@ export function planMemory(
     o: vec('o', C * Dm),
     hf: vec('hf', C * Dm),
     logits: spec.head ? vec('logits', C * V) : 0,
-    xq: quantized ? plan.alloc('xq', C * nbMax * 32 * 2) : 0,
+    xq: quantized ? plan.alloc('xq', C * nbMax * 32) : 0,
     xd: quantized ? vec('xd', C * nbMax) : 0,
     xz: quantized && E % 2 === 1 ? vec('xz', C * 2 * E) : 0,
     conv: vec('state.conv', nL * E * (K - 1)),
