@@ -78,10 +78,9 @@ export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: 
 /** The 32-weight integer dot of a q8 block at w with an int8 activation block at x (loaded with `load8x8_s`: load and widen in one instruction): 4 partial sums (i32x4). */
 // @ts-ignore: decorator
 @inline function blockDotQ8(w: usize, x: usize): v128 {
-  const p = v128.load(w), q = v128.load(w, 16);
   return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p), v128.load8x8_s(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p), v128.load8x8_s(x, 8))),
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load8x8_s(x, 16)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load8x8_s(x, 24))),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(w), v128.load8x8_s(x)), i32x4.dot_i16x8_s(v128.load8x8_s(w, 8), v128.load8x8_s(x, 8))),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(w, 16), v128.load8x8_s(x, 16)), i32x4.dot_i16x8_s(v128.load8x8_s(w, 24), v128.load8x8_s(x, 24))),
   );
 }
 
@@ -110,15 +109,15 @@ function matvecQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: 
       const x0 = v128.load8x8_s(xp), x1 = v128.load8x8_s(xp, 8), x2 = v128.load8x8_s(xp, 16), x3 = v128.load8x8_s(xp, 24);
       const sx = v128.load32_splat(xd + (<usize>b << 2));
       const wb = w + (<usize>b << 6);
-      const p0 = v128.load(wb), q0 = v128.load(wb, 16), p1 = v128.load(wb, 32), q1 = v128.load(wb, 48);
-      let i0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p0), x0);
-      let i1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(p1), x0);
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p0), x1));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(p1), x1));
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q0), x2));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q1), x2));
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q0), x3));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q1), x3));
+      // Weights widened as they are loaded (`load8x8_s`: one instruction per 8, no separate extend).
+      let i0 = i32x4.dot_i16x8_s(v128.load8x8_s(wb), x0);
+      let i1 = i32x4.dot_i16x8_s(v128.load8x8_s(wb, 32), x0);
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 8), x1));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 40), x1));
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 16), x2));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 48), x2));
+      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 24), x3));
+      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 56), x3));
       const sp = s + (<usize>b << 3);
       acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(sx, v128.load32_splat(sp))));
       acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.mul(sx, v128.load32_splat(sp + 4))));
