@@ -183,6 +183,12 @@ describe.runIf(HAVE_SHARED)('CLI on a model folder (shared tiny model + Falcon t
     expect(ij.stateBytesPerSequence).toBe(4 * 4 * 256 * (3 + 8));
     expect(ij.eosTokenIds).toEqual([0]);
     expect(ij.tokenizer.chatTemplate).toBe(true);
+    // The wasm engine's memory plan per format: the weights and more (scratch), q4 below q8 (on a model this
+    // small the q8 staging and the logits scratch outweigh what quantizing saves over bf16), one part each.
+    const m = ij.wasmMemory;
+    expect(m.auto.bytes).toBeGreaterThan(ij.weightBytes);
+    expect(m.q4.bytes).toBeLessThan(m.q8.bytes);
+    expect([m.auto.parts, m.q8.parts, m.q4.parts]).toEqual([1, 1, 1]);
   });
 
   it('unknown dtype for the reference backend and a folder without tokenizer are one-line errors', async () => {

@@ -15,7 +15,9 @@ import { loadModel, type Model } from '../../src/index.ts';
 import { encodeSafetensors, type TensorToWrite } from '../../src/io/safetensors.ts';
 import { dequantize, quantize } from '../../src/reference/quant.ts';
 import { argmaxRow } from '../helpers/close.ts';
-import { loadGoldenCases } from '../helpers/goldens.ts';
+import { loadGoldenCases, SHARED } from '../helpers/goldens.ts';
+import { Checkpoint } from '../../src/io/checkpoint.ts';
+import type { WasmModel } from '../../src/wasm/model.ts';
 import { randomTensors, rng, type TinyShape } from '../helpers/tiny-model.ts';
 
 const SHAPES: [string, TinyShape][] = [
@@ -127,3 +129,22 @@ for (const gc of loadGoldenCases().filter((c) => c.name.startsWith('shared/'))) 
     });
   }
 }
+
+describe('quantization at load, in chunks of rows across threads', () => {
+  it('the embedding table of the shared tiny model (2 chunks of ~8 MB) equals the reference quantizer, bit for bit', async () => {
+    const dir = join(SHARED, 'goldens', 'falcon-tiny-bf16', 'model');
+    const ckpt = await Checkpoint.open(dir);
+    const W = await ckpt.readF32('backbone.embeddings.weight');
+    const [V, D] = ckpt.info('backbone.embeddings.weight').shape;
+    expect(V * D * 2).toBeGreaterThan(8 << 20); // more than one chunk
+    for (const kind of ['q8', 'q4'] as const) {
+      const m = (await loadModel(dir, { backend: 'wasm', dtype: kind, threads: 2 })) as WasmModel;
+      const e = m.parts[0].plan.embeddings!;
+      const ref = quantize(kind, W, V, D);
+      const mem = m.parts[0].memory.buffer;
+      expect(Buffer.compare(Buffer.from(new Uint8Array(mem, e.ptr, ref.quants.byteLength)), Buffer.from(ref.quants.buffer, ref.quants.byteOffset, ref.quants.byteLength))).toBe(0);
+      expect(Buffer.compare(Buffer.from(new Uint8Array(mem, e.scales, ref.scales.byteLength)), Buffer.from(ref.scales.buffer, ref.scales.byteOffset, ref.scales.byteLength))).toBe(0);
+      m.dispose();
+    }
+  });
+});

@@ -124,7 +124,7 @@ export interface WasmPlan {
   chunkSize: number;
   bytes: number;
   weightBytes: number;
-  /** q8/q4 loads: a region holding one stored tensor while it is quantized into place (0 otherwise). */
+  /** q8/q4 loads: a region holding a chunk of one stored tensor's rows while they are quantized (0 otherwise). */
   staging: number;
 }
 
@@ -147,6 +147,11 @@ function matrixDType(stored: DType, wanted: LoadOptions['dtype']): MatrixDType {
 
 const BYTES: Record<'f32' | 'bf16' | 'f16', number> = { f32: 4, bf16: 2, f16: 2 };
 const STORED_BYTES: Partial<Record<DType, number>> = { F32: 4, BF16: 2, F16: 2 };
+/** Rows of a stored tensor quantized per chunk at load (even, so each chunk starts a row pair): ~8 MB of them. */
+function quantChunkRows(cols: number, storedBytes: number): number {
+  return Math.max(2, Math.floor((8 << 20) / (cols * storedBytes)) & ~1);
+}
+
 /** Bytes of stored rows read at a time when a bf16 matrix is laid out in column blocks. */
 const ROW_CHUNK_BYTES = 8 << 20;
 const STORED_CODE: Partial<Record<DType, number>> = { F32: 0, BF16: 1, F16: 2 };
@@ -177,7 +182,7 @@ export function planMemory(
     const stored = ckpt.info(name).dtype;
     const dt = matrixDType(stored, dtype);
     if (dt === 'q8' || dt === 'q4') {
-      staging = Math.max(staging, rows * cols * (STORED_BYTES[stored] ?? 4));
+      staging = Math.max(staging, Math.min(rows, quantChunkRows(cols, STORED_BYTES[stored] ?? 4)) * cols * (STORED_BYTES[stored] ?? 4));
       const qb = quantBytes(dt, rows, cols);
       return { ptr: plan.alloc(name, qb.quants), dtype: dt, rows, cols, scales: plan.alloc(name + '.scales', qb.scales) };
     }
@@ -310,17 +315,28 @@ async function loadWeights(ckpt: Checkpoint, part: WasmPart, pool: ThreadPool | 
     const stored = ckpt.info(name).dtype;
     const n = m.rows * m.cols;
     if (m.dtype === 'q8' || m.dtype === 'q4') {
-      // One stored tensor at a time into the staging region, then quantized into place by the wasm quantizer.
+      // The stored tensor in chunks of rows through the staging region, each quantized into place by the wasm
+      // quantizer, its rows split across the pool (exact f64 arithmetic, ~70 M weights/s per thread). A chunk
+      // starts at an even row r0, so the pair layout from r0 on is the layout of a matrix of its own.
       const code = STORED_CODE[stored];
       if (code === undefined) throw new InputError(`${name}: cannot quantize a ${stored} tensor`);
-      await ckpt.readInto(name, u8(memory, plan.staging, n * (STORED_BYTES[stored] ?? 4)));
-      // Rows are independent: split across the pool (the quantizer is exact f64 arithmetic, ~70 M weights/s/thread).
+      const sb = STORED_BYTES[stored] ?? 4;
+      const BS = m.dtype === 'q8' ? 32 : 16;
+      const nb = blocksPerRow(m.cols);
       const f = m.dtype === 'q8' ? k.quantizeQ8Rows : k.quantizeQ4Rows;
-      const args = [m.ptr, m.scales, plan.staging, m.rows, m.cols, code];
-      const padded = m.dtype === 'q4' ? m.rows + (m.rows & 1) : m.rows;
-      const run = (r0: number, r1: number) => f(m.ptr, m.scales, plan.staging, m.rows, m.cols, code, r0, r1);
-      if (pool && padded >= 4) pool.rows(m.dtype === 'q8' ? JOB.quantizeQ8Rows : JOB.quantizeQ4Rows, args, padded, run, part.index);
-      else run(0, padded);
+      const job = m.dtype === 'q8' ? JOB.quantizeQ8Rows : JOB.quantizeQ4Rows;
+      const padded = m.dtype === 'q4' ? m.rows + (m.rows & 1) : m.rows; // q4 writes its padding row too
+      const chunk = quantChunkRows(m.cols, sb);
+      for (let r0 = 0; r0 < m.rows; r0 += chunk) {
+        const g = Math.min(chunk, m.rows - r0);
+        await ckpt.readRangeInto(name, r0 * m.cols * sb, u8(memory, plan.staging, g * m.cols * sb));
+        const count = (r0 + g >= m.rows ? padded : r0 + g) - r0;
+        const wq = m.ptr + r0 * nb * BS, wd = m.scales + r0 * nb * 4;
+        const args = [wq, wd, plan.staging, m.rows - r0, m.cols, code];
+        const run = (a: number, b: number) => f(wq, wd, plan.staging, m.rows - r0, m.cols, code, a, b);
+        if (pool && count >= 4) pool.rows(job, args, count, run, part.index);
+        else run(0, count);
+      }
       progress(name);
       return;
     }
