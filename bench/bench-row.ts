@@ -9,9 +9,9 @@
  * `--decode N` (48), `--rounds N` (4), `--prefill N` (256), `--prefill-reps N` (2), `--warm-decode N` (4),
  * `--warm-prefill N` (64; 0: none).
  */
-import { readFileSync } from 'node:fs';
 import { loadModel, type Model, type WeightDType } from '../src/index.ts';
 import type { WasmModel } from '../src/wasm/model.ts';
+import { machineBusy, ownBusy } from './cpu.ts';
 
 /** What one row prints: rates in tokens/s, bytes, seconds. */
 export interface Row {
@@ -76,22 +76,6 @@ async function prefillRate(m: Model, n: number, reps: number): Promise<number> {
   }
   return n / best;
 }
-
-/** Busy CPU seconds of the whole machine so far (user, nice, system, irq, softirq, steal), or null off Linux. */
-function machineBusy(): number | null {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100; // USER_HZ
-  } catch {
-    return null;
-  }
-}
-
-/** This process's CPU seconds (all its threads). */
-const ownBusy = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((x, y) => x - y);

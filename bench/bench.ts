@@ -17,11 +17,12 @@
  * over 0.25 of a core is run again up to N times, default 1, keeping the least disturbed attempt).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Row } from './bench-row.ts';
 import { ensureSynthetic7B, ensureSyntheticSmall } from './synthetic.ts';
+import { machineBusy } from './cpu.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
@@ -44,15 +45,6 @@ const QUIET_WAIT = opt('quiet-wait', 20);
 const RETRIES = opt('retries', 1);
 const BUSY = 0.25;
 
-/** Busy CPU seconds of the whole machine so far (Linux /proc/stat), or null. */
-function machineBusy(): number | null {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100; // USER_HZ
-  } catch {
-    return null;
-  }
-}
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /**

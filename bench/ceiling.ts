@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { machineBusy, ownBusy } from './cpu.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -39,19 +40,6 @@ const streamRead = instance.exports.streamRead as (p: number, bytes: number) => 
 // 0x3f818181: every byte nonzero, and as an f32 a normal number (≈1.012), so the adds never meet denormals.
 new Uint32Array(memory.buffer, START, BYTES / 4).fill(0x3f818181);
 
-/** Busy CPU seconds of the whole machine so far (Linux /proc/stat), or null. */
-function machineBusy(): number | null {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100; // USER_HZ
-  } catch {
-    return null;
-  }
-}
-const ownBusy = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 const busy0 = machineBusy(), own0 = ownBusy(), wall0 = performance.now();
 
 let sink = 0;
