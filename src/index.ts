@@ -15,3 +15,4 @@ export * from './tokenizer/index.ts';
 export * from './generate/index.ts';
 export * from './oracle/index.ts';
 export { nextTokenNll, type NllResult } from './eval.ts';
+export * from './server/index.ts';

@@ -15,11 +15,12 @@ import { compareCommand } from './compare.ts';
 import { PROGRAM, UsageError, type Command } from './common.ts';
 import { generateCommand } from './generate.ts';
 import { infoCommand } from './info.ts';
+import { serveCommand } from './serve.ts';
 import { tokenizeCommand } from './tokenize.ts';
 import { traceCommand } from './trace.ts';
 
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, tokenizeCommand, infoCommand, traceCommand, compareCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, serveCommand, tokenizeCommand, infoCommand, traceCommand, compareCommand];
 
 /** The program's help. */
 export function programHelp(): string {
