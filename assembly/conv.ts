@@ -1,6 +1,6 @@
 // Causal depthwise conv over time with the silu that follows it fused (HF `slow_forward`:
-// `act(conv1d(x)[..., :L])`). Twins of `causalConv1d` / `causalConv1dStep` in src/reference/ops.ts, which leave
-// silu to the caller: here out = silu(reference out).
+// `act(conv1d(x)[..., :L])`), hence the names `causalConv1dSilu…`. Twins of `causalConv1d` / `causalConv1dStep` in
+// src/reference/ops.ts, which leave silu to the caller: here out = silu(reference out).
 //
 // Channels are independent, so the kernel works on a channel range [c0, c1) (the unit a thread pool hands out)
 // and, for K ≤ 4 (Mamba's d_conv is 4), on 4 channels at a time: their K weights are gathered into K vectors once,
@@ -26,9 +26,9 @@ import { siluv } from './common';
 }
 
 /**
- * {@link causalConv1d} over channels [c0, c1) only (state rows of those channels updated; L ≥ 1).
+ * {@link causalConv1dSilu} over channels [c0, c1) only (state rows of those channels updated; L ≥ 1).
  */
-export function causalConv1dRows(out: usize, x: usize, w: usize, bias: usize, convState: usize, L: i32, E: i32, K: i32, c0: i32, c1: i32): void {
+export function causalConv1dSiluRows(out: usize, x: usize, w: usize, bias: usize, convState: usize, L: i32, E: i32, K: i32, c0: i32, c1: i32): void {
   const H = K - 1;
   const xs = <usize>E * 4, Kb = <usize>K * 4, Hb = <usize>H * 4;
   let c = c0;
@@ -99,11 +99,11 @@ export function causalConv1dRows(out: usize, x: usize, w: usize, bias: usize, co
  * convState (E, K−1) (the last K−1 inputs, oldest first), which is then replaced by the last K−1 inputs
  * including this call's. `bias = 0` for none.
  */
-export function causalConv1d(out: usize, x: usize, w: usize, bias: usize, convState: usize, L: i32, E: i32, K: i32): void {
-  causalConv1dRows(out, x, w, bias, convState, L, E, K, 0, E);
+export function causalConv1dSilu(out: usize, x: usize, w: usize, bias: usize, convState: usize, L: i32, E: i32, K: i32): void {
+  causalConv1dSiluRows(out, x, w, bias, convState, L, E, K, 0, E);
 }
 
-/** One token of {@link causalConv1d}: x (E) → out (E) = silu(conv), shifting convState (E, K−1) left by one. */
-export function causalConv1dStep(out: usize, x: usize, w: usize, bias: usize, convState: usize, E: i32, K: i32): void {
-  causalConv1dRows(out, x, w, bias, convState, 1, E, K, 0, E);
+/** One token of {@link causalConv1dSilu}: x (E) → out (E) = silu(conv), shifting convState (E, K−1) left by one. */
+export function causalConv1dSiluStep(out: usize, x: usize, w: usize, bias: usize, convState: usize, E: i32, K: i32): void {
+  causalConv1dSiluRows(out, x, w, bias, convState, 1, E, K, 0, E);
 }

@@ -23,9 +23,8 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import type { ModelConfig } from '../src/config.ts';
 import { loadModel } from '../src/load.ts';
-import type { ModelState } from '../src/model.ts';
-import { ReferenceModel, type LayerWeights, type Weights } from '../src/reference/model.ts';
-import { causalConv1d, dtBCRmsNorm, embed, linear, rmsNorm, selectiveScan, silu } from '../src/reference/ops.ts';
+import { ReferenceModel, type LayerWeights, type LinearFn, type Weights } from '../src/reference/model.ts';
+import { linear } from '../src/reference/ops.ts';
 import { dequantize, quantize, quantizeActivationQ8 } from '../src/reference/quant.ts';
 import { nextTokenNll } from '../src/eval.ts';
 import { Tokenizer } from '../src/tokenizer/index.ts';
@@ -74,10 +73,8 @@ export function quantizedWeights(c: ModelConfig, w: Weights, kind: 'q8' | 'q4'):
   return { embeddings, layers, normF: w.normF, lmHead };
 }
 
-type LinearFn = (out: Float32Array, x: Float32Array, W: Float32Array, bias: Float32Array | null, L: number, inF: number, outF: number) => void;
-
 /** `linear` on the activation quantized per block of 32 and dequantized: the kernels' integer dot (to 2^-22). */
-const linearActQ8: LinearFn = (out, x, W, bias, L, inF, outF) => {
+export const linearActQ8: LinearFn = (out, x, W, bias, L, inF, outF) => {
   const a = quantizeActivationQ8(x, L, inF);
   const xd = new Float32Array(L * inF);
   for (let t = 0; t < L; t++) {
@@ -85,55 +82,6 @@ const linearActQ8: LinearFn = (out, x, W, bias, L, inF, outF) => {
   }
   linear(out, xd, W, bias, L, inF, outF);
 };
-
-/**
- * ReferenceModel.run with a pluggable linear layer (the reference's `mambaBlock` calls `linear` directly).
- * With `linear` itself it computes exactly what ReferenceModel does (checked by spec/kernels/quant-quality.spec.ts).
- */
-export function runWith(c: ModelConfig, w: Weights, lin: LinearFn, state: ModelState, ids: ArrayLike<number>, allLogits: boolean): Float32Array {
-  const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R, vocabSize: V } = c;
-  const L = ids.length;
-  const h = new Float32Array(L * Dm);
-  embed(h, w.embeddings, ids, L, Dm);
-  const W = R + 2 * N;
-  for (let i = 0; i < c.nLayer; i++) {
-    const lw = w.layers[i];
-    const conv = state.conv.subarray(i * E * (K - 1), (i + 1) * E * (K - 1));
-    const ssm = state.ssm.subarray(i * E * N, (i + 1) * E * N);
-    const u = new Float32Array(L * Dm);
-    rmsNorm(u, h, lw.norm, L, Dm, c.normEps);
-    const xz = new Float32Array(L * 2 * E);
-    lin(xz, u, lw.inProj, lw.inProjBias, L, Dm, 2 * E);
-    const x = new Float32Array(L * E);
-    const z = new Float32Array(L * E);
-    for (let t = 0; t < L; t++) {
-      x.set(xz.subarray(t * 2 * E, t * 2 * E + E), t * E);
-      z.set(xz.subarray(t * 2 * E + E, (t + 1) * 2 * E), t * E);
-    }
-    const xc = new Float32Array(L * E);
-    causalConv1d(xc, x, lw.convWeight, lw.convBias, conv, L, E, K);
-    for (let j = 0; j < xc.length; j++) xc[j] = silu(xc[j]);
-    const dbc = new Float32Array(L * W);
-    lin(dbc, xc, lw.xProj, null, L, E, W);
-    if (c.dtBCNorm) dtBCRmsNorm(dbc, L, R, N, c.mixerRmsEps);
-    const dtRows = new Float32Array(L * R);
-    for (let t = 0; t < L; t++) dtRows.set(dbc.subarray(t * W, t * W + R), t * R);
-    const delta = new Float32Array(L * E);
-    lin(delta, dtRows, lw.dtProj, lw.dtProjBias, L, R, E);
-    const y = new Float32Array(L * E);
-    selectiveScan(y, xc, delta, lw.A, dbc.subarray(R), dbc.subarray(R + N), lw.D, z, ssm, L, E, N, W);
-    const o = new Float32Array(L * Dm);
-    lin(o, y, lw.outProj, lw.outProjBias, L, E, Dm);
-    for (let j = 0; j < h.length; j++) h[j] = Math.fround(h[j] + o[j]);
-  }
-  state.position += L;
-  const rows = allLogits ? L : 1;
-  const hf = new Float32Array(rows * Dm);
-  rmsNorm(hf, h.subarray((L - rows) * Dm), w.normF, rows, Dm, c.normEps);
-  const logits = new Float32Array(rows * V);
-  lin(logits, hf, w.lmHead, null, rows, Dm, V);
-  return logits;
-}
 
 function argmax(a: Float32Array, off: number, n: number): number {
   let b = 0;
@@ -166,8 +114,8 @@ export function measureModel(m: Model, windows = 8): QualityRow[] {
   type Out = { logits: Float32Array[]; greedy: number[][]; nll: number; tokens: number; textArgmax: number[] };
   const outs = new Map<Variant, Out>();
   for (const v of VARIANTS) {
-    const w = weightsOf.get(v)!;
-    const lin = linOf(v);
+    // The reference model itself, on this variant's weights and linear arithmetic.
+    const variant = new ReferenceModel(c, weightsOf.get(v)!, linOf(v));
     const logits: Float32Array[] = [];
     const greedy: number[][] = [];
     let nll = 0;
@@ -175,7 +123,7 @@ export function measureModel(m: Model, windows = 8): QualityRow[] {
     const textArgmax: number[] = [];
     for (const s of m.seqs) {
       const st = fresh();
-      const all = runWith(c, w, lin, st, s.ids, true);
+      const all = variant.run(st, s.ids, true);
       logits.push(all);
       if (!m.text) {
         const r = nextTokenNll(all, s.ids, V);
@@ -186,7 +134,7 @@ export function measureModel(m: Model, windows = 8): QualityRow[] {
       let next = argmax(all, (s.ids.length - 1) * V, V);
       for (let k = 0; k < 16; k++) {
         g.push(next);
-        if (k < 15) next = argmax(runWith(c, w, lin, st, [next], false), 0, V);
+        if (k < 15) next = argmax(variant.run(st, [next], false), 0, V);
       }
       greedy.push(g);
     }
@@ -198,7 +146,7 @@ export function measureModel(m: Model, windows = 8): QualityRow[] {
       nll = 0;
       for (let k = 0; k < nw; k++) {
         const ids = m.text.ids.slice(k * W, (k + 1) * W);
-        const all = runWith(c, w, lin, fresh(), ids, true);
+        const all = variant.run(fresh(), ids, true);
         const r = nextTokenNll(all, ids, V);
         nll += r.mean;
         for (let t = 0; t < W; t++) textArgmax.push(argmax(all, t * V, V));

@@ -4,12 +4,12 @@
  * @packageDocumentation
  */
 export { loadModel, DEFAULT_BACKEND } from './load.ts';
-export type { Model, ModelState, Backend, WeightDType, LoadOptions, LoadProgress } from './model.ts';
+export type { Model, ModelState, Backend, WeightDType, LoadOptions, LoadProgress, TraceHook } from './model.ts';
 export { parseConfig, type ModelConfig, type ModelType } from './config.ts';
 export { Checkpoint, expectedTensors } from './io/checkpoint.ts';
 export { readSafetensorsHeader, encodeSafetensors, type DType, type TensorInfo, type SafetensorsHeader, type TensorToWrite } from './io/safetensors.ts';
 export { FalconMambaError, ConfigError, CheckpointError, TokenizerError, InputError } from './errors.ts';
-export { ReferenceModel, type TraceHook, type Weights, type LayerWeights } from './reference/model.ts';
+export { ReferenceModel, type Weights, type LayerWeights } from './reference/model.ts';
 export * as ops from './reference/ops.ts';
 export * from './tokenizer/index.ts';
 export * from './generate/index.ts';

@@ -1,10 +1,19 @@
 /**
- * The one `Model` interface that both backends implement and everything above them (generation, CLI,
- * oracle) depends on. A model is a value: two models can live side by side, and a sequence's whole memory
- * of the past is its {@link ModelState}, which the caller owns.
+ * The backend-neutral contracts: the one `Model` interface that both backends implement and everything above
+ * them (generation, CLI, oracle) depends on, and what both backends check the same way (state sizes, token ids,
+ * load options, the default chunk size, the trace hook). A model is a value: two models can live side by side,
+ * and a sequence's whole memory of the past is its {@link ModelState}, which the caller owns.
+ * This module imports no backend; each backend imports it (no backend imports the other).
  */
 import type { ModelConfig } from './config.ts';
-import type { TraceHook } from './reference/model.ts';
+import { InputError } from './errors.ts';
+
+/**
+ * A hook called with each named intermediate of a forward pass (the oracle's trace, docs/oracle.md).
+ * Names follow HF module names (`layers.3.mixer.conv1d.out`); the list, in the order they are emitted, is
+ * `TRACE_LAYER_STAGES` in src/oracle/names.ts. Values are views: copy them to keep them.
+ */
+export type TraceHook = (name: string, value: Float32Array, shape: number[]) => void;
 
 /**
  * The recurrent state of one sequence: per layer the last K−1 conv inputs and the SSM state.
@@ -102,7 +111,7 @@ export interface Model {
   trace?(ids: ArrayLike<number>, hook: TraceHook): void | Promise<void>;
 }
 
-/** Bytes of one sequence's state (f32 conv + ssm). */
+/** Floats of one sequence's state (f32 conv + ssm). */
 export function stateFloats(c: ModelConfig): { conv: number; ssm: number } {
   return { conv: c.nLayer * c.dInner * (c.dConv - 1), ssm: c.nLayer * c.dInner * c.dState };
 }
@@ -111,4 +120,74 @@ export function stateFloats(c: ModelConfig): { conv: number; ssm: number } {
 export function zeroState(c: ModelConfig): ModelState {
   const n = stateFloats(c);
   return { conv: new Float32Array(n.conv), ssm: new Float32Array(n.ssm), position: 0 };
+}
+
+/** Checks that a state was made for a model of this shape. */
+export function checkState(state: ModelState, c: ModelConfig): void {
+  const n = stateFloats(c);
+  if (state?.conv?.length !== n.conv || state?.ssm?.length !== n.ssm) {
+    throw new InputError(
+      `state does not fit this model (conv ${state?.conv?.length} / ssm ${state?.ssm?.length} floats, expected ${n.conv} / ${n.ssm})`,
+    );
+  }
+}
+
+/** Checks token ids before they index the embedding table. */
+export function checkIds(ids: ArrayLike<number>, vocabSize: number): void {
+  for (let t = 0; t < ids.length; t++) {
+    const id = ids[t];
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new InputError(`token id ${id} at position ${t} is outside the vocabulary [0, ${vocabSize})`);
+    }
+  }
+}
+
+/** The backend used when `options.backend` is not given. */
+export const DEFAULT_BACKEND = 'wasm';
+
+/** Tokens per chunk of `prefill` in the wasm backend when `options.chunkSize` is not given. */
+export const DEFAULT_CHUNK_SIZE = 64;
+
+/** The largest memory one wasm part may have: a wasm32 memory's 4 GiB (the default and maximum `maxPartBytes`). */
+export const MAX_PART_BYTES = 65536 * 65536;
+
+/** {@link LoadOptions} checked, with every default filled in (what a backend reads). */
+export interface ResolvedLoadOptions {
+  backend: Backend;
+  dtype: WeightDType;
+  /** Asked threads (the wasm backend may run fewer if workers cannot start). */
+  threads: number;
+  simd: 'auto' | 'plain' | 'relaxed';
+  chunkSize: number;
+  maxPartBytes: number;
+}
+
+/**
+ * Checks every option of {@link LoadOptions} for both backends in one place and fills in the defaults
+ * (`threads` defaults to `cores`).
+ * @throws InputError naming the option and the value at fault
+ */
+export function resolveLoadOptions(options: LoadOptions, cores: number): ResolvedLoadOptions {
+  const backend = options.backend ?? DEFAULT_BACKEND;
+  if (backend !== 'reference' && backend !== 'wasm') {
+    throw new InputError(`unknown backend ${JSON.stringify(backend)} (expected "reference" or "wasm")`);
+  }
+  const dtype = options.dtype ?? 'auto';
+  if (!['auto', 'f32', 'bf16', 'q8', 'q4'].includes(dtype)) {
+    throw new InputError(`dtype "${dtype}" is not supported (use "auto", "f32", "bf16", "q8" or "q4")`);
+  }
+  if (backend === 'reference' && dtype !== 'auto' && dtype !== 'f32') {
+    throw new InputError(`the reference backend computes in f32; dtype "${dtype}" needs backend "wasm"`);
+  }
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new InputError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  const maxPartBytes = options.maxPartBytes ?? MAX_PART_BYTES;
+  if (!Number.isInteger(maxPartBytes) || maxPartBytes < 65536 || maxPartBytes > MAX_PART_BYTES) {
+    throw new InputError(`maxPartBytes must be an integer from 65536 to ${MAX_PART_BYTES} (4 GiB), got ${maxPartBytes}`);
+  }
+  const threads = options.threads ?? cores;
+  if (!Number.isInteger(threads) || threads < 1) throw new InputError(`threads must be a positive integer, got ${threads}`);
+  const simd = options.simd ?? 'auto';
+  if (!['auto', 'plain', 'relaxed'].includes(simd)) throw new InputError(`simd "${simd}" is not supported (use "auto", "plain" or "relaxed")`);
+  return { backend, dtype, threads, simd, chunkSize, maxPartBytes };
 }

@@ -94,3 +94,43 @@ describe('threads change no bits', () => {
     }
   });
 });
+
+describe('the job table (src/wasm/jobs.js), read by the pool and the worker', () => {
+  it('every job is a kernel export; its arity is the export’s', async () => {
+    const { JOBS, jobKernels } = await import('../../src/wasm/jobs.js');
+    const m = (await loadModel(dirs[0], { backend: 'wasm', threads: 1 })) as WasmModel;
+    const k = m.parts[0].k as unknown as Record<string, (...a: number[]) => void>;
+    const table = jobKernels(k);
+    expect(table.length).toBe(JOBS.length + 1);
+    JOBS.forEach((name, i) => {
+      expect(table[i + 1]!.f).toBe(k[name]);
+      expect(table[i + 1]!.argc).toBe(k[name].length - 2);
+    });
+    expect(() => jobKernels({ ...k, linearQ8Rows: undefined })).toThrow(/no row-sliced export linearQ8Rows/);
+  });
+
+  it('workers only (the caller claims no chunk): 2 threads = 1 thread bit for bit, every dtype, load included', async () => {
+    // With the caller claiming chunks, it can take every chunk of a job before a worker wakes, so a worker that
+    // runs the wrong job can go unseen; here each chunk of every pooled job (the quantization at load too) is a
+    // worker's.
+    const { Checkpoint } = await import('../../src/io/checkpoint.ts');
+    const { loadWasmModel } = await import('../../src/wasm/load.ts');
+    const ids = Array.from({ length: 21 }, (_, i) => (i * 7) % SHAPE.vocab_size);
+    const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+    for (const dtype of ['auto', 'bf16', 'q8', 'q4'] as WeightDType[]) {
+      const one = await loadModel(dirs[0], { backend: 'wasm', dtype, threads: 1, chunkSize: 8 });
+      const two = await loadWasmModel(await Checkpoint.open(dirs[0]), { dtype, threads: 2, chunkSize: 8 }, { workersOnly: true });
+      const sa = one.createState(), sb = two.createState();
+      const got = [await two.forward(ids), await two.prefill(sb, ids.slice(0, 10)), await two.step(sb, ids[10])];
+      const want = [await one.forward(ids), await one.prefill(sa, ids.slice(0, 10)), await one.step(sa, ids[10])];
+      got.forEach((g, j) => {
+        const a = bits(want[j]), b = bits(g);
+        let i = 0;
+        while (i < a.length && a[i] === b[i]) i++;
+        expect(i === a.length ? null : `${dtype} call ${j}: first difference at ${i} (${want[j][i]} vs ${g[i]})`).toBeNull();
+      });
+      await one.dispose();
+      await two.dispose();
+    }
+  });
+});

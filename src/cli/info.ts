@@ -5,12 +5,11 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import process from 'node:process';
-import { stateFloats } from '../model.ts';
+import { DEFAULT_CHUNK_SIZE, stateFloats } from '../model.ts';
 import { stateBytes } from '../state.ts';
 import { loadGenerationConfig } from '../generate/config.ts';
 import { loadTokenizerFiles } from '../tokenizer/files.ts';
-import { compileKernels, createMemory, instantiateKernels } from '../wasm/kernels.ts';
-import { planParts } from '../wasm/model.ts';
+import { planWasmMemory } from '../wasm/plan.ts';
 import { modelFlag, openCheckpoint, parse, type Command } from './common.ts';
 
 const OPTIONS = {
@@ -67,13 +66,11 @@ tokenizer (when the folder has one).
       tokenizer = { vocabSize: files.tokenizer.vocabSize, chatTemplate: files.chatTemplate !== undefined, bosToken: files.bosToken, eosToken: files.eosToken };
     }
     // What the wasm engine would hold, per weight format, from its memory plan (no memory is touched).
-    const base = (await instantiateKernels(await compileKernels('plain'), createMemory(1))).heapBase();
-    const wasmMemory = Object.fromEntries(
-      (['auto', 'q8', 'q4'] as const).map((dtype) => {
-        const plans = planParts(ckpt, base, 64, dtype);
-        return [dtype, { bytes: plans.reduce((a, p) => a + p.bytes, 0), parts: plans.length }];
-      }),
-    ) as Record<'auto' | 'q8' | 'q4', { bytes: number; parts: number }>;
+    const wasmMemory = {} as Record<'auto' | 'q8' | 'q4', { bytes: number; parts: number }>;
+    for (const dtype of ['auto', 'q8', 'q4'] as const) {
+      const plans = await planWasmMemory(ckpt, { dtype });
+      wasmMemory[dtype] = { bytes: plans.reduce((a, p) => a + p.bytes, 0), parts: plans.length };
+    }
     const info = {
       model: dir,
       config: c,
@@ -97,7 +94,7 @@ tokenizer (when the folder has one).
       `options      normEps ${c.normEps} · ${c.dtBCNorm ? `dt/B/C rms norm (eps ${c.mixerRmsEps})` : 'no dt/B/C norm'} · bias ${c.useBias} · conv bias ${c.useConvBias} · tied head ${c.tieWordEmbeddings}`,
       `parameters   ${parameters.toLocaleString('en-US')} (${(parameters / 1e9).toFixed(3)} B)`,
       `weights      ${human(ckpt.totalBytes)} · ${Object.entries(dtypes).map(([d, b]) => `${d} ${human(b)}`).join(' · ')}`,
-      `wasm memory  ${(['auto', 'q8', 'q4'] as const).map((d) => `${d === 'auto' ? 'as stored' : d} ${human(wasmMemory[d].bytes)} in ${wasmMemory[d].parts} part${wasmMemory[d].parts > 1 ? 's' : ''}`).join(' · ')} (weights + scratch for 64-token chunks)`,
+      `wasm memory  ${(['auto', 'q8', 'q4'] as const).map((d) => `${d === 'auto' ? 'as stored' : d} ${human(wasmMemory[d].bytes)} in ${wasmMemory[d].parts} part${wasmMemory[d].parts > 1 ? 's' : ''}`).join(' · ')} (weights + scratch for ${DEFAULT_CHUNK_SIZE}-token chunks)`,
       `state        ${human(4 * (floats.conv + floats.ssm))} per sequence (conv ${floats.conv.toLocaleString('en-US')} + ssm ${floats.ssm.toLocaleString('en-US')} f32), whatever its length`,
       `eos ids      [${generation.eosTokenIds.join(', ')}]`,
       `tokenizer    ${tokenizer ? `vocab ${tokenizer.vocabSize} · chat template ${tokenizer.chatTemplate ? 'yes' : 'no'}${tokenizer.eosToken ? ` · eos ${JSON.stringify(tokenizer.eosToken)}` : ''}` : 'none (no tokenizer.json)'}`,

@@ -13,7 +13,7 @@
 import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import { InputError } from '../errors.ts';
-import { stateFloats, zeroState, type Model, type ModelState } from '../model.ts';
+import { checkIds, checkState, zeroState, type Model, type ModelState, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
 import {
   causalConv1d,
@@ -106,33 +106,6 @@ export async function loadReferenceWeights(ckpt: Checkpoint, onTensor?: (name: s
   };
 }
 
-/**
- * A hook called with each named intermediate of a forward pass (the oracle's trace, docs/oracle.md).
- * Names follow HF module names (`layers.3.mixer.conv1d.out`); the list, in the order they are emitted, is
- * `TRACE_LAYER_STAGES` in src/oracle/names.ts. Values are views: copy them to keep them.
- */
-export type TraceHook = (name: string, value: Float32Array, shape: number[]) => void;
-
-/** Checks token ids before they index the embedding table. */
-export function checkIds(ids: ArrayLike<number>, vocabSize: number): void {
-  for (let t = 0; t < ids.length; t++) {
-    const id = ids[t];
-    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-      throw new InputError(`token id ${id} at position ${t} is outside the vocabulary [0, ${vocabSize})`);
-    }
-  }
-}
-
-/** Checks that a state was made for a model of this shape. */
-export function checkState(state: ModelState, c: ModelConfig): void {
-  const n = stateFloats(c);
-  if (state?.conv?.length !== n.conv || state?.ssm?.length !== n.ssm) {
-    throw new InputError(
-      `state does not fit this model (conv ${state?.conv?.length} / ssm ${state?.ssm?.length} floats, expected ${n.conv} / ${n.ssm})`,
-    );
-  }
-}
-
 /** Trace only: emits x_proj's dt (L, R), B (L, N) and C (L, N) as separate tensors (`suffix` "" or "_normed"). */
 function emitDtBC(
   emit: (name: string, v: Float32Array, shape: number[]) => void,
@@ -152,8 +125,15 @@ function emitDtBC(
 }
 
 /**
+ * A linear layer with `ops.linear`'s contract: out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ (+ bias). The model
+ * takes one so that a variant (bench/quant-quality.ts: quantized activations) reuses this block unchanged.
+ */
+export type LinearFn = typeof linear;
+
+/**
  * One Mamba block over L tokens (HF `MambaBlock` + `slow_forward`), updating `h` (L, D) in place and the
- * layer's slices of the state. `conv` is this layer's (E, K−1) conv state, `ssm` its (E, N) SSM state.
+ * layer's slices of the state. `conv` is this layer's (E, K−1) conv state, `ssm` its (E, N) SSM state; `lin`
+ * computes its four linear layers.
  */
 export function mambaBlock(
   c: ModelConfig,
@@ -164,6 +144,7 @@ export function mambaBlock(
   ssm: Float32Array,
   trace?: TraceHook,
   prefix = '',
+  lin: LinearFn = linear,
 ): void {
   const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R } = c;
   const emit = (name: string, v: Float32Array, shape: number[]) => trace?.(prefix + name, v, shape);
@@ -175,7 +156,7 @@ export function mambaBlock(
 
   // in_proj → (L, 2E); the first E columns are x, the last E the gate z.
   const xz = new Float32Array(L * 2 * E);
-  linear(xz, u, w.inProj, w.inProjBias, L, Dm, 2 * E);
+  lin(xz, u, w.inProj, w.inProjBias, L, Dm, 2 * E);
   const x = new Float32Array(L * E);
   const z = new Float32Array(L * E);
   for (let t = 0; t < L; t++) {
@@ -199,7 +180,7 @@ export function mambaBlock(
   // x_proj → dt (R), B (N), C (N) per token; FalconMamba normalizes each.
   const W = R + 2 * N;
   const dbc = new Float32Array(L * W);
-  linear(dbc, xc, w.xProj, null, L, E, W);
+  lin(dbc, xc, w.xProj, null, L, E, W);
   emit('mixer.x_proj.out', dbc, [L, W]);
   if (trace) emitDtBC(emit, dbc, L, R, N, '');
   if (c.dtBCNorm) {
@@ -211,7 +192,7 @@ export function mambaBlock(
   const dtRows = new Float32Array(L * R);
   for (let t = 0; t < L; t++) dtRows.set(dbc.subarray(t * W, t * W + R), t * R);
   const delta = new Float32Array(L * E);
-  linear(delta, dtRows, w.dtProj, w.dtProjBias, L, R, E);
+  lin(delta, dtRows, w.dtProj, w.dtProjBias, L, R, E);
   emit('mixer.dt_proj.out', delta, [L, E]);
 
   // Selective scan with D skip and silu(z) gate.
@@ -238,7 +219,7 @@ export function mambaBlock(
 
   // out_proj and the residual add.
   const o = new Float32Array(L * Dm);
-  linear(o, y, w.outProj, w.outProjBias, L, E, Dm);
+  lin(o, y, w.outProj, w.outProjBias, L, E, Dm);
   emit('mixer.out_proj.out', o, [L, Dm]);
   for (let i = 0; i < h.length; i++) h[i] = Math.fround(h[i] + o[i]);
   emit('output', h, [L, Dm]);
@@ -254,6 +235,8 @@ export class ReferenceModel implements Model {
     readonly config: ModelConfig,
     /** All weights widened to f32, in HF's layout. */
     readonly weights: Weights,
+    /** The linear layers' arithmetic (default `ops.linear`; a bench swaps in a quantized variant). */
+    readonly lin: LinearFn = linear,
   ) {}
 
   createState(): ModelState {
@@ -280,7 +263,7 @@ export class ReferenceModel implements Model {
     for (let i = 0; i < c.nLayer; i++) {
       const conv = state.conv.subarray(i * convPer, (i + 1) * convPer);
       const ssm = state.ssm.subarray(i * ssmPer, (i + 1) * ssmPer);
-      mambaBlock(c, this.weights.layers[i], h, L, conv, ssm, trace, `layers.${i}.`);
+      mambaBlock(c, this.weights.layers[i], h, L, conv, ssm, trace, `layers.${i}.`, this.lin);
     }
     state.position += L;
     const rows = allLogits ? L : 1;
@@ -289,7 +272,7 @@ export class ReferenceModel implements Model {
     rmsNorm(hf, last, this.weights.normF, rows, Dm, c.normEps);
     trace?.('norm_f', hf, [rows, Dm]);
     const logits = new Float32Array(rows * V);
-    linear(logits, hf, this.weights.lmHead, null, rows, Dm, V);
+    this.lin(logits, hf, this.weights.lmHead, null, rows, Dm, V);
     trace?.('logits', logits, [rows, V]);
     return logits;
   }

@@ -25,9 +25,9 @@ export interface Kernels {
   embedF32(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number): void;
   embedBf16(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number, V: number): void;
   embedF16(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number): void;
-  causalConv1d(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, L: number, E: number, K: number): void;
-  causalConv1dRows(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, L: number, E: number, K: number, c0: number, c1: number): void;
-  causalConv1dStep(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, E: number, K: number): void;
+  causalConv1dSilu(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, L: number, E: number, K: number): void;
+  causalConv1dSiluRows(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, L: number, E: number, K: number, c0: number, c1: number): void;
+  causalConv1dSiluStep(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, E: number, K: number): void;
   selectiveScan(y: Ptr, x: Ptr, delta: Ptr, A: Ptr, B: Ptr, C: Ptr, D: Ptr, z: Ptr, state: Ptr, L: number, E: number, N: number, bcStride: number): void;
   selectiveScanRows(y: Ptr, x: Ptr, delta: Ptr, A: Ptr, B: Ptr, C: Ptr, D: Ptr, z: Ptr, state: Ptr, L: number, E: number, N: number, bcStride: number, c0: number, c1: number): void;
   selectiveScanStep(y: Ptr, x: Ptr, delta: Ptr, A: Ptr, B: Ptr, C: Ptr, D: Ptr, z: Ptr, state: Ptr, E: number, N: number): void;
@@ -49,7 +49,7 @@ export interface Kernels {
 }
 
 /** The ABI version this TypeScript side was written against (assembly/index.ts `abiVersion`). */
-export const KERNELS_ABI = 3;
+export const KERNELS_ABI = 4;
 
 /** Bytes per wasm page. */
 export const PAGE = 65536;

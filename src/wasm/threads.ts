@@ -1,64 +1,73 @@
 /**
- * The wasm backend's thread pool (issue 6 §1): `threads − 1` workers (src/wasm/worker.js) instantiate the same
- * compiled kernels over each of the model's shared memories (one per part); the calling thread is thread 0. A matmul is split by output
- * rows (`linear…Rows`, boundaries rounded to even rows so q8/q4 row pairs and bf16 2-row tiles stay whole), the
- * scan and conv by channels. A job is cut into about 4 chunks per thread, and every thread (the caller too) claims
- * the next chunk with a compare-and-swap until none is left: when another process takes a core from one of the
- * threads, the others do its share instead of waiting for it (a fixed half each halved a 2-thread decode when a
- * neighbour took a third of a core). Each chunk is computed exactly as before, so the split changes no bits.
+ * The wasm backend's thread pool: `threads − 1` workers (src/wasm/worker.js) instantiate the same compiled kernels
+ * over each of the model's shared memories (one per part); the calling thread is thread 0. A matmul is split by
+ * output rows (`linear…Rows`, boundaries rounded to even rows so q8/q4 row pairs and bf16 2-row tiles stay whole),
+ * the scan and conv by channels. A job is cut into about 4 chunks per thread, and every thread (the caller too)
+ * claims the next chunk with a compare-and-swap until none is left: when another process takes a core from one of
+ * the threads, the others do its share instead of waiting for it (a fixed half each halved a 2-thread decode when
+ * a neighbour took a third of a core). Each chunk is computed exactly as before, so the split changes no bits.
  *
- * Synchronization is a control block in its own SharedArrayBuffer: Int32 [0] generation (24 bits), [1] chunks
- * done, [2] job, [3] which memory (part) the job runs in, [4] next chunk (generation << 8 | index), [5] chunk
- * count, [16 .. 16+chunks] chunk bounds; Float64 at byte 256: the job's arguments. The caller writes a job, then
- * the next-chunk word, then the generation, and notifies; each worker spins briefly (bounded) then blocks in
+ * The job table and the control block's layout are src/wasm/jobs.js, shared with the worker: a job names one of
+ * its row-sliced kernels, and its argument list (written once, at the call site) goes to the workers through the
+ * control block and to the caller's own chunks through the same `runRows`. The caller writes a job, then the
+ * next-chunk word, then the generation, and notifies; each worker spins briefly (bounded) then blocks in
  * `Atomics.wait`, so an idle pool burns no core. A worker claims a chunk only while the next-chunk word carries
  * the generation whose job it read, so a late worker can never run an old job's arguments. The caller claims
  * chunks too, then waits (bounded spin, then `Atomics.wait`) until every chunk is done.
  * Workers are `unref`'d, so a process whose model was never disposed still exits; `dispose` stops them.
  */
 import { Worker } from 'node:worker_threads';
+import type { Kernels } from './kernels.ts';
+import { ARGS_BYTE, BOUNDS, CONTROL_BYTES, CONTROL_INTS, DONE, FN, GEN, JOBS, MAX_ARGS, MAX_CHUNKS, MEM, NCHUNK, NEXT, runRows, type JobKernel } from './jobs.js';
 
-/** Row-sliced kernels a job can run (index = the job id in worker.js). */
-export const JOB = { linearF32Rows: 1, linearBf16Rows: 2, linearF16Rows: 3, linearQ8Rows: 4, linearQ4Rows: 5, selectiveScanRows: 6, causalConv1dRows: 7, quantizeQ8Rows: 8, quantizeQ4Rows: 9 } as const;
+/** A row-sliced kernel a job can run (one of src/wasm/jobs.js `JOBS`). */
+export type JobName = keyof Kernels & `${string}Rows`;
 
-/** A job id of {@link JOB}. */
-export type JobId = (typeof JOB)[keyof typeof JOB];
+/** Job id of each job name (index in JOBS + 1). */
+const JOB_ID: ReadonlyMap<string, number> = new Map(JOBS.map((name, i) => [name, i + 1]));
 
-const GEN = 0;
-const DONE = 1;
-const FN = 2;
-const MEM = 3;
-const NEXT = 4;
-const NCHUNK = 5;
-const BOUNDS = 16;
-/** Chunks per thread, and at most (the bounds fill the control block's Int32 slots 16..63). */
+/** The id of job `job` in the control block. @throws Error for a name that is not in the table */
+export function jobId(job: JobName): number {
+  const id = JOB_ID.get(job);
+  if (id === undefined) throw new Error(`${job} is not a job of the thread pool (src/wasm/jobs.js)`);
+  return id;
+}
+
+/** Chunks per thread. */
 const CHUNKS_PER_THREAD = 4;
-const MAX_CHUNKS = 47;
 const SPIN = 20000;
 
-/** A pool of kernel workers over one shared memory. */
+/** A pool of kernel workers over a model's shared memories. */
 export class ThreadPool {
   private readonly ctl: Int32Array;
   private readonly args: Float64Array;
   private stopped = false;
   private gen = 0;
+  /**
+   * Test only: when false the calling thread claims no chunk and only waits, so every chunk runs on a worker
+   * (a spec then sees any job a worker runs wrongly, instead of the caller having done all of them first).
+   */
+  callerClaims = true;
 
   private constructor(
     /** Threads in all, the caller included. */
     readonly threads: number,
     private readonly workers: Worker[],
     control: SharedArrayBuffer,
+    /** The caller's job table per memory (src/wasm/jobs.js `jobKernels` of its kernel instance over it). */
+    private readonly tables: readonly (readonly (JobKernel | null)[])[],
   ) {
-    this.ctl = new Int32Array(control, 0, 64);
-    this.args = new Float64Array(control, 256, 16);
+    this.ctl = new Int32Array(control, 0, CONTROL_INTS);
+    this.args = new Float64Array(control, ARGS_BYTE, MAX_ARGS);
   }
 
   /**
-   * Starts `threads − 1` workers over `memories` (each worker instantiates the kernels over every one) and waits until each has instantiated the kernels. Rejects if a
+   * Starts `threads − 1` workers over `memories` (each worker instantiates the kernels over every one) and waits
+   * until each has instantiated the kernels. `tables` are the caller's job tables, one per memory. Rejects if a
    * worker cannot start (the caller then falls back to one thread).
    */
-  static async start(module: WebAssembly.Module, memories: readonly WebAssembly.Memory[], threads: number): Promise<ThreadPool> {
-    const control = new SharedArrayBuffer(512);
+  static async start(module: WebAssembly.Module, memories: readonly WebAssembly.Memory[], tables: readonly (readonly (JobKernel | null)[])[], threads: number): Promise<ThreadPool> {
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
     const url = new URL('./worker.js', import.meta.url);
     const workers: Worker[] = [];
     try {
@@ -79,21 +88,24 @@ export class ThreadPool {
       for (const w of workers) void w.terminate();
       throw e;
     }
-    return new ThreadPool(threads, workers, control);
+    return new ThreadPool(threads, workers, control, tables);
   }
 
   /**
-   * Runs a `linear…Rows` kernel over output rows [0, outF) split across the threads; `run(r0, r1)` is the
-   * caller's own slice (the same kernel in the caller's instance). `args` are the kernel's arguments before r0;
-   * `memory` is the index of the memory (part) they point into; bounds are multiples of `align` (2: q8/q4 row
-   * pairs and bf16 2-row tiles stay whole; 4 for the scan's 4-channel groups).
+   * Runs row-sliced kernel `job` over rows [0, outF) of its output, split across the threads. `args` are the
+   * kernel's arguments before r0, r1 (exactly its arity − 2); `memory` is the index of the memory (part) they
+   * point into; bounds are multiples of `align` (2: q8/q4 row pairs and bf16 2-row tiles stay whole; 4 for the
+   * scan's and conv's 4-channel groups).
    */
-  rows(job: JobId, args: number[], outF: number, run: (r0: number, r1: number) => void, memory = 0, align = 2): void {
+  rows(job: JobName, args: readonly number[], outF: number, memory = 0, align = 2): void {
+    const id = jobId(job);
+    const kernel = this.tables[memory][id]!;
+    if (args.length !== kernel.argc) throw new Error(`${job} takes ${kernel.argc} arguments before r0, r1; ${args.length} given`);
     const ctl = this.ctl;
     const n = Math.max(1, Math.min(CHUNKS_PER_THREAD * this.threads, MAX_CHUNKS, Math.floor(outF / align)));
     for (let i = 0; i < args.length; i++) this.args[i] = args[i];
     for (let i = 0; i <= n; i++) ctl[BOUNDS + i] = i === n ? outF : Math.min(outF, Math.round((outF * i) / n / align) * align);
-    ctl[FN] = job;
+    ctl[FN] = id;
     ctl[MEM] = memory;
     ctl[NCHUNK] = n;
     const g = (this.gen = (this.gen + 1) & 0xffffff);
@@ -101,13 +113,13 @@ export class ThreadPool {
     Atomics.store(ctl, NEXT, g << 8);
     Atomics.store(ctl, GEN, g);
     Atomics.notify(ctl, GEN);
-    for (;;) {
+    while (this.callerClaims) {
       const cur = Atomics.load(ctl, NEXT);
       const i = cur & 255;
       if (i >= n) break;
       if (Atomics.compareExchange(ctl, NEXT, cur, cur + 1) !== cur) continue;
       const r0 = ctl[BOUNDS + i], r1 = ctl[BOUNDS + i + 1];
-      if (r1 > r0) run(r0, r1);
+      if (r1 > r0) runRows(kernel, args, r0, r1);
       Atomics.add(ctl, DONE, 1);
     }
     let d = Atomics.load(ctl, DONE);

@@ -2,25 +2,17 @@
 // does not inherit the parent's TypeScript loader (tsx, vitest), and Deno runs it unchanged.
 // It instantiates the same compiled kernels over each of the model's shared memories, then loops: block in
 // Atomics.wait on the generation counter (after a short bounded spin), then claim chunks of the posted job one at a
-// time and run them, counting each done and waking the main thread after the last. Control block: see threads.ts.
+// time and run them, counting each done and waking the main thread after the last. The job table and the control
+// block's layout are src/wasm/jobs.js, which the pool reads too.
 import { parentPort, workerData } from 'node:worker_threads';
+import { ARGS_BYTE, BOUNDS, CONTROL_INTS, DONE, FN, GEN, jobKernels, MAX_ARGS, MEM, NCHUNK, NEXT, runRows } from './jobs.js';
 
-const GEN = 0;
-const DONE = 1;
-const FN = 2;
-const MEM = 3;
-const NEXT = 4;
-const NCHUNK = 5;
-const BOUNDS = 16; // Int32 index of the chunk bounds
 const SPIN = 20000;
-const FNS = ['stop', 'linearF32Rows', 'linearBf16Rows', 'linearF16Rows', 'linearQ8Rows', 'linearQ4Rows', 'selectiveScanRows', 'causalConv1dRows', 'quantizeQ8Rows', 'quantizeQ4Rows'];
-// Arguments of each job before its row bounds r0, r1 (linearBf16Rows has `ld`, the rows of its stored matrix).
-const ARGC = [0, 7, 8, 7, 9, 9, 13, 8, 6, 6];
 
 const { module, memories, control } = workerData;
-// One kernel instance per memory (part) of the model.
-const ks = memories.map(
-  (memory) =>
+// One kernel instance per memory (part) of the model, and its job table.
+const tables = memories.map((memory) =>
+  jobKernels(
     new WebAssembly.Instance(module, {
       env: {
         memory,
@@ -29,9 +21,10 @@ const ks = memories.map(
         },
       },
     }).exports,
+  ),
 );
-const ctl = new Int32Array(control, 0, 64);
-const args = new Float64Array(control, 256, 16);
+const ctl = new Int32Array(control, 0, CONTROL_INTS);
+const args = new Float64Array(control, ARGS_BYTE, MAX_ARGS);
 // Read the generation before saying ready: the first job may be posted the moment the pool hears from us.
 let seen = Atomics.load(ctl, GEN);
 parentPort.postMessage('ready');
@@ -46,8 +39,7 @@ for (;;) {
   seen = g;
   const fn = ctl[FN];
   if (fn === 0) break;
-  const f = ks[ctl[MEM]][FNS[fn]];
-  const argc = ARGC[fn];
+  const job = tables[ctl[MEM]][fn];
   const n = ctl[NCHUNK];
   // Claim chunks of this generation's job until none is left (or a newer job has replaced it).
   for (;;) {
@@ -57,13 +49,7 @@ for (;;) {
     if (Atomics.compareExchange(ctl, NEXT, cur, cur + 1) !== cur) continue;
     const r0 = ctl[BOUNDS + i];
     const r1 = ctl[BOUNDS + i + 1];
-    if (r1 > r0) {
-      if (argc === 13) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11], args[12], r0, r1);
-      else if (argc === 9) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], r0, r1);
-      else if (argc === 8) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], r0, r1);
-      else if (argc === 7) f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], r0, r1);
-      else f(args[0], args[1], args[2], args[3], args[4], args[5], r0, r1);
-    }
+    if (r1 > r0) runRows(job, args, r0, r1);
     if (Atomics.add(ctl, DONE, 1) + 1 === n) Atomics.notify(ctl, DONE);
   }
 }
