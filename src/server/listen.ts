@@ -44,9 +44,13 @@ export async function listen(fetch: Fetch, hostname: string, port: number): Prom
         port: info.port,
         close: () =>
           new Promise<void>((done) => {
-            const s = server as unknown as { close(cb: () => void): void; closeIdleConnections?: () => void };
+            const s = server as unknown as { close(cb: () => void): void; closeIdleConnections?: () => void; closeAllConnections?: () => void };
             s.close(() => done());
             s.closeIdleConnections?.();
+            // Requests have ended by now (the app closes its listener last); a socket whose client vanished
+            // mid-stream may still count as busy, so drop what is left after a moment.
+            const t = setTimeout(() => s.closeAllConnections?.(), 100);
+            t.unref?.();
           }),
       });
     });

@@ -61,7 +61,7 @@ export interface JobResult {
 
 /** Options of a {@link Scheduler}. */
 export interface SchedulerOptions {
-  /** Jobs waiting beyond the running ones before requests get 429 (default 64). */
+  /** Jobs that may wait beyond the `parallel` running ones; one more gets 429 (default 64). */
   maxQueue?: number;
   /** Jobs running at once, interleaved token by token (default 4). */
   parallel?: number;
@@ -155,7 +155,9 @@ export class Scheduler {
    */
   submit(spec: JobSpec): Promise<JobResult> {
     if (this.closed) throw new ApiError(503, 'the server is shutting down', null, 'server_error');
-    if (this.queue.length >= this.maxQueue) {
+    // Would this job wait beyond the running ones, and are `maxQueue` jobs already waiting?
+    const waiting = this.active.length + this.queue.length + 1 - this.parallel;
+    if (waiting > this.maxQueue) {
       throw new ApiError(429, `the server is busy: ${this.queue.length} requests are already waiting (--max-queue ${this.maxQueue})`, null, 'rate_limit_error', 'queue_full', 1);
     }
     return new Promise<JobResult>((resolve, reject) => {
