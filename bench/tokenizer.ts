@@ -1,7 +1,10 @@
 /**
  * Tokenizer encode throughput, one thread: ours vs the Rust binding (`@anush008/tokenizers`, per-document
  * `encode`) vs `@huggingface/tokenizers` (pure JS), on a few MB of real text from this machine (licenses, man
- * pages, Python sources). Also checks that our ids equal the Rust ids on every document.
+ * pages, Python sources). Also checks that our ids equal the Rust ids on every document. Then our encode over the
+ * 100,000 hostile strings of spec/tokenizer/differential.spec.ts (same alphabets and seed; that spec checks
+ * their ids, this bench their time): the total and the slowest single string, where a regex that backtracks
+ * badly on some input would show.
  *
  * Run: `npx tsx bench/tokenizer.ts [path/to/tokenizer.json] [MB]` (default: the shared Falcon file, ~4 MB).
  */
@@ -12,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { Tokenizer as HfJsTokenizer } from '@huggingface/tokenizers';
 import { Tokenizer } from '../src/tokenizer/index.ts';
+import fc from 'fast-check';
+import { allArbitraries } from '../spec/tokenizer/alphabets.ts';
 
 const require = createRequire(import.meta.url);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -118,3 +123,21 @@ console.log('|---|---:|---:|---:|---:|');
 for (const r of rows) console.log(`| ${r.name} | ${r.seconds.toFixed(2)} | ${(MB / r.seconds).toFixed(2)} | ${r.tokens} | ${(r.seconds / oursFresh).toFixed(2)} |`);
 console.log('');
 console.log(`documents whose ids differ from the Rust binding: ${mismatches} of ${docs.length}`);
+
+// The differential spec's hostile strings (10 alphabets × 10,000, seed 20240601), encoded by a fresh instance.
+const hostile = allArbitraries().flatMap(([, arb]) => fc.sample(arb, { seed: 20240601, numRuns: 10_000 }));
+const fresh = Tokenizer.fromJSON(json, tokenizerPath);
+let slowest = 0;
+let slowestText = '';
+const h0 = performance.now();
+for (const text of hostile) {
+  const t = performance.now();
+  fresh.encode(text);
+  const dt = performance.now() - t;
+  if (dt > slowest) [slowest, slowestText] = [dt, text];
+}
+const hostileSeconds = (performance.now() - h0) / 1000;
+console.log(
+  `hostile strings (spec/tokenizer/differential.spec.ts): ${hostile.length} in ${hostileSeconds.toFixed(2)} s ` +
+    `(${(hostile.length / hostileSeconds).toFixed(0)} strings/s); slowest ${slowest.toFixed(1)} ms, ${slowestText.length} chars`,
+);

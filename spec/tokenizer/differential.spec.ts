@@ -5,6 +5,7 @@
  * oracle's ids (with and without skipping special tokens) must give the oracle's text. Then variants of the
  * Falcon file exercise the other components (pair-format merges, add_prefix_space, added-token flags,
  * normalizers, TemplateProcessing, every Split behaviour, Whitespace, a Llama-3-style regex, decoders).
+ * Correctness only: the time the 100,000 strings take (and the slowest one) is measured by bench/tokenizer.ts.
  */
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
@@ -52,12 +53,10 @@ describe('Falcon tokenizer vs Rust tokenizers', () => {
   it('100,000 random hostile strings: identical ids and decodes', async () => {
     const ours = Tokenizer.fromJSON(falconText, FALCON_JSON);
     const rust = Rust.fromFile(FALCON_JSON);
-    const t0 = performance.now();
     const r = await differential(ours, rust, 10_000, 20240601);
     expect(r.count).toBeGreaterThanOrEqual(100_000);
     expect(r.examples).toEqual([]);
     expect(r.bad).toBe(0);
-    expect(performance.now() - t0).toBeLessThan(90_000);
   });
 
   it('random id sequences (partial UTF-8, special ids) decode identically', async () => {
