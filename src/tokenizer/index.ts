@@ -4,6 +4,6 @@
  */
 export { Tokenizer, type EncodeOptions, type DecodeOptions, type TokenizerOptions } from './tokenizer.ts';
 export { StreamDecoder } from './stream.ts';
-export { renderChatTemplate, plainChatPrompt, type ChatMessage, type ChatTemplateOptions } from './chat.ts';
+export { renderChatTemplate, plainChatPrompt, DEFAULT_RENDER_BUDGET, STEP_COST, ITEM_COST, type ChatMessage, type ChatTemplateOptions } from './chat.ts';
 export { loadTokenizerFiles, applyChatTemplate, type TokenizerFiles } from './files.ts';
 export type { AddedToken } from './added.ts';
