@@ -7,6 +7,16 @@
  * `\w` (Unicode word characters, not ASCII), `(?i:...)` groups (JS before ES2025 lacks inline modifiers) and
  * possessive quantifiers (`++`, `*+`, `?+`; JS lacks them, they become greedy, which agrees on the patterns seen),
  * and `\p{L}` / `\p{N}`, which become Oniguruma's own (older) tables from `unicode-tables.ts`.
+ *
+ * Patterns come from a model folder, so they are untrusted. V8's regex engine backtracks and cannot be
+ * interrupted, so a pattern that backtracks exponentially (`(a+)+$`) would hang the process. Like the ReDoS
+ * linters (safe-regex's star height, eslint's no-unsafe-regex), {@link onigToJs} refuses the constructs that
+ * cause it: a repeated group that itself holds a repetition or an alternation (`(a+)+`, `(a|ab)*`). No
+ * tokenizer pattern in use needs them (GPT-2, Llama 3, Qwen 2, Falcon, DeepSeek and GPT-4o repeat only
+ * classes, and only quantify groups with `?`). We chose this over the alternatives: a linear-time engine
+ * (RE2) cannot run the lookaheads of the GPT-2 family (`\s+(?!\S)`), and cutting the text into bounded
+ * windows would change where pieces end. A run too long for V8's backtracking stack (over ~4 M characters of
+ * one class) is a TokenizerError, see {@link execChecked}.
  */
 import { TokenizerError } from '../errors.ts';
 import { ONIG_LETTER, ONIG_NUMBER } from './unicode-tables.ts';
@@ -18,19 +28,50 @@ export const ONIG_WORD = ONIG_LETTER + ONIG_NUMBER + '\\p{M}\\p{Pc}';
 /** The Rust `regex` crate's `\w` (UTS#18: Alphabetic, M, Nd, Pc, Join_Control), used by HF for added tokens. */
 export const RUST_WORD = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\u200c\\u200d';
 
-/** Rewrite an Oniguruma pattern (as written in tokenizer.json) into a JS regex source for the `u` flag. */
+/** Longest JS source a pattern may translate to (`\w` becomes a ~3,000-character class; real ones are ~10 KB). */
+export const MAX_PATTERN_SOURCE = 1 << 20;
+
+/** One open group of {@link onigToJs}'s ReDoS check: does it hold a repetition, an alternation? */
+interface GroupFacts {
+  repeats: boolean;
+  alternates: boolean;
+}
+
+/**
+ * Rewrite an Oniguruma pattern (as written in tokenizer.json) into a JS regex source for the `u` flag.
+ * @throws TokenizerError for an unterminated `\p{...}`, a trailing `\`, a translation over
+ *   {@link MAX_PATTERN_SOURCE}, or a construct that backtracks exponentially (see the module comment)
+ */
 export function onigToJs(src: string): string {
   let out = '';
   let inClass = false;
   const ciDepths: number[] = []; // paren depths at which a (?i: group was opened
   let depth = 0;
   let afterQuantifier = false; // the previous token was a quantifier (so a following `+` is possessive)
+  const groups: GroupFacts[] = [{ repeats: false, alternates: false }]; // [0]: the whole pattern
+  let closed: GroupFacts | null = null; // the group that the previous token closed
+  const bad = (why: string): never => {
+    throw new TokenizerError(`pattern ${JSON.stringify(src.length > 80 ? src.slice(0, 80) + '…' : src)}: ${why}`);
+  };
   for (let i = 0; i < src.length; i++) {
+    if (out.length > MAX_PATTERN_SOURCE) bad(`translates to over ${MAX_PATTERN_SOURCE} characters`);
     const c = src[i];
     const wasQuantifier: boolean = afterQuantifier;
     afterQuantifier = false;
+    const justClosed = closed;
+    closed = null;
+    if (!inClass && (c === '*' || c === '+' || c === '{' || c === '?') && !wasQuantifier) {
+      // A quantifier: `?` and `{0,1}` / `{1}` do not repeat; the rest do.
+      const counted = c === '{' ? /^\{(\d+)(,(\d*))?\}/.exec(src.slice(i, i + 24)) : null;
+      const repeats = c === '*' || c === '+' || (counted !== null && (counted[2] === undefined ? false : counted[3] === '' || Number(counted[3]) > 1));
+      if (repeats && justClosed && (justClosed.repeats || justClosed.alternates)) {
+        bad(`a repeated group holds a ${justClosed.repeats ? 'repetition' : 'alternation'} (nested quantifiers backtrack exponentially, e.g. (a+)+); write it with a character class`);
+      }
+      if (repeats) groups[groups.length - 1].repeats = true;
+    }
     if (c === '\\') {
-      const n = src[i + 1] ?? '';
+      if (i + 1 >= src.length) bad('ends with a lone backslash');
+      const n = src[i + 1];
       i++;
       if (n === 's') out += inClass ? ONIG_SPACE : `[${ONIG_SPACE}]`;
       else if (n === 'S') out += inClass ? '\\S' : `[^${ONIG_SPACE}]`;
@@ -43,9 +84,11 @@ export function onigToJs(src: string): string {
         let name: string;
         if (src[i + 1] === '{') {
           const end = src.indexOf('}', i);
+          if (end < 0) bad(`unterminated \\${n}{ at offset ${i - 1}`);
           name = src.slice(i + 2, end);
           i = end;
         } else {
+          if (i + 1 >= src.length) bad(`\\${n} without a property name at the end`);
           name = src[i + 1];
           i++;
         }
@@ -78,6 +121,7 @@ export function onigToJs(src: string): string {
     }
     if (c === '(') {
       depth++;
+      groups.push({ repeats: false, alternates: false });
       if (src.startsWith('(?i:', i)) {
         ciDepths.push(depth);
         out += '(?:';
@@ -90,9 +134,14 @@ export function onigToJs(src: string): string {
     if (c === ')') {
       if (ciDepths[ciDepths.length - 1] === depth) ciDepths.pop();
       depth--;
+      if (groups.length > 1) {
+        closed = groups.pop()!;
+        if (closed.repeats) groups[groups.length - 1].repeats = true;
+      }
       out += c;
       continue;
     }
+    if (c === '|') groups[groups.length - 1].alternates = true;
     if (c === '+' && wasQuantifier) continue; // possessive → greedy
     if (c === '*' || c === '+' || c === '?') afterQuantifier = !wasQuantifier;
     if (c === '{') {
@@ -111,7 +160,21 @@ export function onigToJs(src: string): string {
     }
     out += c;
   }
+  if (out.length > MAX_PATTERN_SOURCE) bad(`translates to over ${MAX_PATTERN_SOURCE} characters`);
   return out;
+}
+
+/**
+ * `re.exec(s)`, with V8's "Maximum call stack size exceeded" (its backtracking stack, on a run of millions of
+ * characters that a pattern repeats over) turned into a TokenizerError naming `where`.
+ */
+export function execChecked(re: RegExp, s: string, where: string): RegExpExecArray | null {
+  try {
+    return re.exec(s);
+  } catch (e) {
+    if (e instanceof RangeError) throw new TokenizerError(`${where}: the text (${s.length} characters) is too long for this pattern in one piece (${e.message})`);
+    throw e;
+  }
 }
 
 /** Escape a literal string for use in a JS regex. */
@@ -150,7 +213,7 @@ export function parseBehavior(b: unknown, where: string): SplitBehavior {
  * (src/tokenizer/normalizer.rs and pattern.rs): the string is cut into alternating (match / non-match)
  * segments, `invert` swaps which is which, then the behaviour decides how matches attach to their neighbours.
  */
-export function splitWith(s: string, re: RegExp, behavior: SplitBehavior, invert: boolean, out: string[]): void {
+export function splitWith(s: string, re: RegExp, behavior: SplitBehavior, invert: boolean, out: string[], where = 'pre_tokenizer'): void {
   if (s.length === 0) return;
   // Fast path for the common Isolated / non-inverted case: pieces are the matches and the gaps, in order.
   re.lastIndex = 0;
@@ -158,7 +221,7 @@ export function splitWith(s: string, re: RegExp, behavior: SplitBehavior, invert
     const keepMatches = behavior === 'Isolated';
     let prev = 0;
     let m: RegExpExecArray | null;
-    while ((m = re.exec(s)) !== null) {
+    while ((m = execChecked(re, s, where)) !== null) {
       const start = m.index;
       const end = start + m[0].length;
       if (end === start) {
@@ -182,7 +245,7 @@ export function splitWith(s: string, re: RegExp, behavior: SplitBehavior, invert
   const isMatch: boolean[] = [];
   let prev = 0;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null) {
+  while ((m = execChecked(re, s, where)) !== null) {
     const start = m.index;
     const end = start + m[0].length;
     if (end === start) re.lastIndex = start + (start < s.length && s.codePointAt(start)! > 0xffff ? 2 : 1);
