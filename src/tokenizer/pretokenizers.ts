@@ -45,15 +45,25 @@ const PUNCT_SRC = `[${RUST_PUNCT}]`;
 /** A fresh global regex per stage: a shared one would share `lastIndex`, i.e. module-level mutable state. */
 const punctRegex = (): RegExp => new RegExp(PUNCT_SRC, 'gu');
 
-function regexStage(name: string, re: RegExp, behavior: SplitBehavior, invert: boolean, splitsWords: boolean): Stage {
+function regexStage(name: string, re: RegExp, behavior: SplitBehavior, invert: boolean, splitsWords: boolean, where = name): Stage {
   return {
     name,
     contextFree: true,
     splitsWords,
     split(piece, out) {
-      splitWith(piece, re, behavior, invert, out);
+      splitWith(piece, re, behavior, invert, out, where);
     },
   };
+}
+
+/**
+ * HF types `Metaspace.replacement` and `CharDelimiterSplit.delimiter` as one `char`; holding them to that
+ * also bounds the output (a long replacement for every space would multiply the text).
+ */
+function oneChar(v: unknown, fallback: string, where: string): string {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'string' || [...v].length !== 1) throw new TokenizerError(`${where}: must be one character, got ${JSON.stringify(v)?.slice(0, 80)}`);
+  return v;
 }
 
 function byteLevelStages(c: Json): Stage[] {
@@ -68,7 +78,7 @@ function byteLevelStages(c: Json): Stage[] {
     split(piece, out) {
       // HF: `if add_prefix_space && !starts_with(' ') { prepend(" ") }`, for every piece, then the regex.
       if (addPrefixSpace && piece[0] !== ' ') piece = ' ' + piece;
-      if (useRegex) splitWith(piece, re, 'Isolated', false, out);
+      if (useRegex) splitWith(piece, re, 'Isolated', false, out, 'pre_tokenizer ByteLevel');
       else out.push(piece);
     },
   });
@@ -83,8 +93,8 @@ function byteLevelStages(c: Json): Stage[] {
   return stages;
 }
 
-function metaspaceStage(c: Json): Stage {
-  const replacement = typeof c.replacement === 'string' ? c.replacement : '\u2581';
+function metaspaceStage(c: Json, where: string): Stage {
+  const replacement = oneChar(c.replacement, '\u2581', `${where}: Metaspace.replacement`);
   let scheme = typeof c.prepend_scheme === 'string' ? c.prepend_scheme : undefined;
   if (scheme === undefined) scheme = c.add_prefix_space === false ? 'never' : 'always';
   const doSplit = c.split !== false;
@@ -98,7 +108,7 @@ function metaspaceStage(c: Json): Stage {
       // with MergedWithNext so each piece starts with its "▁".
       piece = piece.split(' ').join(replacement);
       if (!piece.startsWith(replacement) && (scheme === 'always' || (scheme === 'first' && atStart))) piece = replacement + piece;
-      if (doSplit) splitWith(piece, re, 'MergedWithNext', false, out);
+      if (doSplit) splitWith(piece, re, 'MergedWithNext', false, out, `${where}: Metaspace`);
       else out.push(piece);
     },
   };
@@ -125,7 +135,7 @@ export function buildPreTokenizer(cfg: unknown, where = 'pre_tokenizer'): Stage[
       // HF `Digits`: `char::is_numeric` (General Category N*), one piece per digit or per run.
       return [regexStage('Digits', new RegExp(`[${RUST_NUMERIC}]`, 'gu'), c.individual_digits === true ? 'Isolated' : 'Contiguous', false, false)];
     case 'Split':
-      return [regexStage('Split', compilePattern(c.pattern, `${where}.Split`), parseBehavior(c.behavior, where), c.invert === true, true)];
+      return [regexStage('Split', compilePattern(c.pattern, `${where}.Split`), parseBehavior(c.behavior, where), c.invert === true, true, `${where}: Split`)];
     case 'Whitespace':
       // HF `Whitespace`: keep the matches of `\w+|[^\w\s]+`, drop the rest.
       return [regexStage('Whitespace', new RegExp(onigToJs('\\w+|[^\\w\\s]+'), 'gu'), 'Removed', true, true)];
@@ -137,11 +147,11 @@ export function buildPreTokenizer(cfg: unknown, where = 'pre_tokenizer'): Stage[
         regexStage('BertPreTokenizer', punctRegex(), 'Isolated', false, false),
       ];
     case 'CharDelimiterSplit': {
-      const d = String(c.delimiter ?? '');
+      const d = oneChar(c.delimiter, ' ', `${where}: CharDelimiterSplit.delimiter`);
       return [regexStage('CharDelimiterSplit', new RegExp(d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu'), 'Removed', false, true)];
     }
     case 'Metaspace':
-      return [metaspaceStage(c)];
+      return [metaspaceStage(c, where)];
     default:
       throw new TokenizerError(`${where}: unsupported pre_tokenizer type ${JSON.stringify(c.type)}`);
   }
