@@ -44,6 +44,26 @@ export interface TokenizerOptions {
   cacheSize?: number;
 }
 
+/**
+ * Deepest nesting of objects and arrays accepted in a tokenizer.json: HF reads it with serde_json, whose
+ * recursion limit is 128, so a deeper file fails there too; here it would overflow the stack of the builders.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** The nesting depth of a parsed JSON value, without recursion (so a 50,000-deep file is measured safely). */
+export function jsonDepth(v: unknown, limit: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > limit) return max;
+    for (const y of Array.isArray(x) ? x : Object.values(x)) if (y !== null && typeof y === 'object') stack.push([y, d + 1]);
+  }
+  return max;
+}
+
 /** Pieces longer than this are not cached (HF's BPE cache skips words over 256 bytes, too). */
 const MAX_CACHED_PIECE = 256;
 
@@ -117,6 +137,7 @@ export class Tokenizer {
       }
     }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new TokenizerError(`${source}: expected a JSON object`);
+    if (jsonDepth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw new TokenizerError(`${source}: nested deeper than ${MAX_JSON_DEPTH} levels (the limit of HF's own reader)`);
     return new Tokenizer(obj as Json, source, options);
   }
 
