@@ -17,13 +17,9 @@
 // 4 accumulators + temporaries fit V8's 16 vector registers).
 // Each `linearQ*` has a `…Rows` form computing output rows [r0, r1) only (row stride still outF) for threads.
 
-import { bf16ToF32, f16ToF32 } from './common';
+import { bf16ToF32, f16ToF32, hsum, madd } from './common';
 import { prefillRowBlock } from './linear';
 
-// @ts-ignore: decorator
-@inline function hsum(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
-}
 
 /**
  * xq (L, nb·32) int8, xd (L, nb) f32 = Q8 blocks of x (L, n): d = max|x|/127, q = nearest(x · (1/d)).
@@ -73,157 +69,34 @@ export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: 
   }
 }
 
-// ------------------------------------------------------------------------------------------------------ q8
+// ------------------------------------------------------------------------------------------- q8 and q4
+// One generic body for both formats. Q = i8: q8 (32-byte blocks of int8); Q = u8: q4 (16-byte blocks of
+// nibbles). What differs is inlined at compile time: the block size, and how a block's weights become the
+// operands of the integer dot (`wOp`); the activation side (`xOp`) and the dot itself (`dotOps`) differ only for q4
+// in the relaxed-SIMD build. Every block dot is an exact integer, so the two builds and both paths give the same
+// block sums; only the f32 scaling (FMA in the relaxed build) rounds differently.
+//
+// The operands, per block of 32 columns (j = 0..3 are columns 8j..8j+7; in the relaxed q4 path j = 0, 1 are
+// columns 0–15, 16–31):
+//   plain (both formats) and q8 relaxed: weights as i16x8, widened by `load8x8_s` (q8: load and sign-extend in
+//     one instruction) or from the q4 nibbles minus 8; the activation widened by `load8x8_s`; 4 `dot_i16x8_s`.
+//   q4 relaxed: the nibbles q ∈ [0, 15] are a valid 7-bit operand of `i16x8.relaxed_dot_i8x16_i7x16_s` with the
+//     int8 activation as the signed one (deterministic for b ∈ [0, 127]; checked bit-exact against the twin), so
+//     Σ x·q takes 2 instructions per 32 columns with no widening; Σ x·(q − 8) = Σ x·q − 8·Σ x, the correction
+//     computed once per token and block and shared by the rows of a pass. i16 is wide enough: |pair sums| ≤
+//     2·(2·128·15) + 2·(2·128·8) < 2¹⁵. (The i32x4 `…_add_s` form is wrong in Node 20's V8: docs/kernels.md.)
 
-/** The 32-weight integer dot of a q8 block at w with an int8 activation block at x (loaded with `load8x8_s`: load and widen in one instruction): 4 partial sums (i32x4). */
+/** Bytes per block: q8 32, q4 16. */
 // @ts-ignore: decorator
-@inline function blockDotQ8(w: usize, x: usize): v128 {
-  return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(w), v128.load8x8_s(x)), i32x4.dot_i16x8_s(v128.load8x8_s(w, 8), v128.load8x8_s(x, 8))),
-    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(w, 16), v128.load8x8_s(x, 16)), i32x4.dot_i16x8_s(v128.load8x8_s(w, 24), v128.load8x8_s(x, 24))),
-  );
+@inline function BS<Q>(): usize {
+  return isSigned<Q>() ? 32 : 16;
 }
 
-/** Byte offset of row r's first block in the pair layout (BS = bytes per block); its blocks are 2·BS apart. */
+/** Whether this build takes the 7-bit relaxed dot for Q (q4 in the relaxed-SIMD build). */
 // @ts-ignore: decorator
-@inline function rowBase(nb: i32, r: i32, BS: usize): usize {
-  return <usize>(r & ~1) * <usize>nb * BS + <usize>(r & 1) * BS;
+@inline function relaxedQ4<Q>(): bool {
+  return !isSigned<Q>() && ASC_FEATURE_RELAXED_SIMD;
 }
-
-/**
- * One token: out[r] = Σ_b wd[r,b]·xd[b]·(wq[r,b] · xq[b]) + bias[r] for r in [r0, r1). Two rows (one interleaved
- * pair) per pass, sharing the activation loads; a row alone (odd r0 or r1) goes through the one-row loop.
- */
-function matvecQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r0: i32, r1: i32): void {
-  let r = r0;
-  if (r & 1 && r < r1) {
-    matvecQ8Row(out, xq, xd, wq, wd, bias, nb, r);
-    r++;
-  }
-  for (; r + 2 <= r1; r += 2) {
-    const w = wq + <usize>r * <usize>nb * 32; // r even: the pair's first byte
-    const s = wd + <usize>r * <usize>nb * 4;
-    let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
-    for (let b = 0; b < nb; b++) {
-      const xp = xq + (<usize>b << 5);
-      const x0 = v128.load8x8_s(xp), x1 = v128.load8x8_s(xp, 8), x2 = v128.load8x8_s(xp, 16), x3 = v128.load8x8_s(xp, 24);
-      const sx = v128.load32_splat(xd + (<usize>b << 2));
-      const wb = w + (<usize>b << 6);
-      // Weights widened as they are loaded (`load8x8_s`: one instruction per 8, no separate extend).
-      let i0 = i32x4.dot_i16x8_s(v128.load8x8_s(wb), x0);
-      let i1 = i32x4.dot_i16x8_s(v128.load8x8_s(wb, 32), x0);
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 8), x1));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 40), x1));
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 16), x2));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 48), x2));
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 24), x3));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 56), x3));
-      const sp = s + (<usize>b << 3);
-      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(sx, v128.load32_splat(sp))));
-      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.mul(sx, v128.load32_splat(sp + 4))));
-    }
-    let y0 = hsum(acc0), y1 = hsum(acc1);
-    if (bias) {
-      y0 += load<f32>(bias + (<usize>r << 2));
-      y1 += load<f32>(bias + (<usize>r << 2), 4);
-    }
-    store<f32>(out + (<usize>r << 2), y0);
-    store<f32>(out + (<usize>r << 2), y1, 4);
-  }
-  if (r < r1) matvecQ8Row(out, xq, xd, wq, wd, bias, nb, r);
-}
-
-/** One token, one row r (blocks 64 B apart in the pair layout). */
-function matvecQ8Row(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r: i32): void {
-  const w = wq + rowBase(nb, r, 32);
-  const s = wd + rowBase(nb, r, 4);
-  let acc = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const sc = f32x4.mul(v128.load32_splat(xd + (<usize>b << 2)), v128.load32_splat(s + (<usize>b << 3)));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ8(w + (<usize>b << 6), xq + (<usize>b << 5))), sc));
-  }
-  let y = hsum(acc);
-  if (bias) y += load<f32>(bias + (<usize>r << 2));
-  store<f32>(out + (<usize>r << 2), y);
-}
-
-/** 4 tokens × rows [r0, r1): out (4, outF) rows = the 4 quantized activations at xq/xd against each weight row. */
-function matmulQ8x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, outF: i32, r0: i32, r1: i32): void {
-  const xStride = <usize>nb << 5; // bytes between tokens' int8 quants
-  const dStride = <usize>nb << 2;
-  const oStride = <usize>outF << 2;
-  for (let r = r0; r < r1; r++) {
-    const w0 = wq + rowBase(nb, r, 32);
-    const sp = wd + rowBase(nb, r, 4);
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    for (let b = 0; b < nb; b++) {
-      const o = <usize>b << 6;
-      const p = v128.load(w0 + o), q = v128.load(w0 + o, 16);
-      const e0 = i16x8.extend_low_i8x16_s(p), e1 = i16x8.extend_high_i8x16_s(p);
-      const e2 = i16x8.extend_low_i8x16_s(q), e3 = i16x8.extend_high_i8x16_s(q);
-      const sw = v128.load32_splat(sp + (<usize>b << 3));
-      let xp = xq + (<usize>b << 5);
-      let dp = xd + (<usize>b << 2);
-      let i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
-      );
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
-      xp += xStride; dp += dStride;
-      i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
-      );
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
-      xp += xStride; dp += dStride;
-      i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
-      );
-      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
-      xp += xStride; dp += dStride;
-      i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
-      );
-      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
-    }
-    const bv: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
-    const op = out + (<usize>r << 2);
-    store<f32>(op, hsum(a0) + bv);
-    store<f32>(op + oStride, hsum(a1) + bv);
-    store<f32>(op + 2 * oStride, hsum(a2) + bv);
-    store<f32>(op + 3 * oStride, hsum(a3) + bv);
-  }
-}
-
-/**
- * out (L, outF) rows [r0, r1) = deq(xq, xd) (L, inF) @ deq(wq, wd) (outF, inF)ᵀ + bias, Q8_0 weights.
- * Twin of `linearQInt` (kind 'q8') over rows [r0, r1); `bias = 0` for none.
- */
-export function linearQ8Rows(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
-  const nb = (inF + 31) >> 5;
-  const L4 = L & ~3;
-  // Prefill: row blocks outside, 4-token groups inside, so the matrix streams from memory once per chunk
-  // (linear.ts `prefillRowBlock`); each output is computed as before.
-  const RB = prefillRowBlock(nb * 36);
-  for (let rb = r0; L4 > 0 && rb < r1; rb += RB) {
-    const re = min(r1, rb + RB);
-    for (let t = 0; t < L4; t += 4) {
-      matmulQ8x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, rb, re);
-    }
-  }
-  for (let t = L4; t < L; t++) {
-    matvecQ8(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
-  }
-}
-
-/** out (L, outF) = deq(xq, xd) (L, inF) @ deq(wq, wd) (outF, inF)ᵀ + bias, Q8_0 weights. Twin of `linearQInt` ('q8'). */
-export function linearQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32): void {
-  linearQ8Rows(out, xq, xd, wq, wd, bias, L, inF, outF, 0, outF);
-}
-
-// ------------------------------------------------------------------------------------------------------ q4
 
 /** A q4 block's 16 bytes → its weights q − 8 as i8x16: columns 0–15 (low nibbles), 16–31 (high nibbles). */
 // @ts-ignore: decorator
@@ -235,46 +108,87 @@ export function linearQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize,
   return i8x16.sub(v128.and(i16x8.shr_u(v, 4), i8x16.splat(15)), i8x16.splat(8));
 }
 
-/** The 32-weight integer dot of a q4 block (16 bytes at w) with an int8 activation block at x (loaded with `load8x8_s`: load and widen in one instruction) (i32x4). */
+/** The raw bytes a block's operands are made from: q4 its 16 bytes (loaded once), q8 nothing (`wOp` loads). */
 // @ts-ignore: decorator
-@inline function blockDotQ4(w: usize, x: usize): v128 {
-  const v = v128.load(w);
-  const l = q4Lo(v), h = q4Hi(v);
-  return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(l), v128.load8x8_s(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(l), v128.load8x8_s(x, 8))),
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(h), v128.load8x8_s(x, 16)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(h), v128.load8x8_s(x, 24))),
-  );
+@inline function wRaw<Q>(w: usize): v128 {
+  if (isSigned<Q>()) return i32x4.splat(0);
+  return v128.load(w);
 }
 
-/** One token, Q4_0 weights: as {@link matvecQ8} with 16-byte blocks. */
-function matvecQ4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r0: i32, r1: i32): void {
+/** Weight operand j of the block at w (raw = `wRaw<Q>(w)`): the block-widening step shared by every kernel. */
+// @ts-ignore: decorator
+@inline function wOp<Q>(w: usize, raw: v128, j: i32): v128 {
+  if (isSigned<Q>()) return v128.load8x8_s(w + (<usize>j << 3));
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (j == 0) return v128.and(raw, i8x16.splat(15));
+    return v128.and(i16x8.shr_u(raw, 4), i8x16.splat(15));
+  }
+  const n = j < 2 ? q4Lo(raw) : q4Hi(raw);
+  return j & 1 ? i16x8.extend_high_i8x16_s(n) : i16x8.extend_low_i8x16_s(n);
+}
+
+/**
+ * Activation operand j of the int8 block at x: widened to i16 (`load8x8_s`), or in the relaxed q4 path
+ * j = 0, 1 the raw 16 bytes and j = 2 the correction 8·(x[2i] + x[2i+1]) per i16 lane (the 8 is a 7-bit operand too).
+ */
+// @ts-ignore: decorator
+@inline function xOp<Q>(x: usize, j: i32): v128 {
+  if (relaxedQ4<Q>()) {
+    if (j < 2) return v128.load(x + (<usize>j << 4));
+    const e = i8x16.splat(8);
+    return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), e), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), e));
+  }
+  return v128.load8x8_s(x + (<usize>j << 3));
+}
+
+/** The block's integer dot from its operands: 4 exact partial sums (i32x4) whose total is Σ_j q_w·q_x. */
+// @ts-ignore: decorator
+@inline function dotOps<Q>(w0: v128, w1: v128, w2: v128, w3: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  if (relaxedQ4<Q>()) {
+    const s = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, w0), i16x8.relaxed_dot_i8x16_i7x16_s(x1, w1));
+    return i32x4.dot_i16x8_s(i16x8.sub(s, x2), i16x8.splat(1));
+  }
+  return i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, x0), i32x4.dot_i16x8_s(w1, x1)), i32x4.add(i32x4.dot_i16x8_s(w2, x2), i32x4.dot_i16x8_s(w3, x3)));
+}
+
+/** The integer dot of the weight block at w with the activation operands x0..x3. */
+// @ts-ignore: decorator
+@inline function blockDot<Q>(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const raw = wRaw<Q>(w);
+  return dotOps<Q>(wOp<Q>(w, raw, 0), wOp<Q>(w, raw, 1), wOp<Q>(w, raw, 2), wOp<Q>(w, raw, 3), x0, x1, x2, x3);
+}
+
+/** Byte offset of row r's first block in the pair layout (bs = bytes per block); its blocks are 2·bs apart. */
+// @ts-ignore: decorator
+@inline function rowBase(nb: i32, r: i32, bs: usize): usize {
+  return <usize>(r & ~1) * <usize>nb * bs + <usize>(r & 1) * bs;
+}
+
+/**
+ * One token: out[r] = Σ_b wd[r,b]·xd[b]·(wq[r,b] · xq[b]) + bias[r] for r in [r0, r1). Two rows (one interleaved
+ * pair) per pass, sharing the activation operands; a row alone (odd r0 or r1) goes through the one-row loop.
+ */
+function matvecQ<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r0: i32, r1: i32): void {
+  const bs = BS<Q>();
   let r = r0;
   if (r & 1 && r < r1) {
-    matvecQ4Row(out, xq, xd, wq, wd, bias, nb, r);
+    matvecQRow<Q>(out, xq, xd, wq, wd, bias, nb, r);
     r++;
   }
   for (; r + 2 <= r1; r += 2) {
-    const w = wq + <usize>r * <usize>nb * 16;
+    const w = wq + <usize>r * <usize>nb * bs; // r even: the pair's first byte
     const s = wd + <usize>r * <usize>nb * 4;
     let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
       const xp = xq + (<usize>b << 5);
-      const x0 = v128.load8x8_s(xp), x1 = v128.load8x8_s(xp, 8), x2 = v128.load8x8_s(xp, 16), x3 = v128.load8x8_s(xp, 24);
+      const x0 = xOp<Q>(xp, 0), x1 = xOp<Q>(xp, 1), x2 = xOp<Q>(xp, 2), x3 = xOp<Q>(xp, 3);
       const sx = v128.load32_splat(xd + (<usize>b << 2));
-      const wb = w + (<usize>b << 5);
-      const v0 = v128.load(wb), v1 = v128.load(wb, 16);
-      const l0 = q4Lo(v0), h0 = q4Hi(v0), l1 = q4Lo(v1), h1 = q4Hi(v1);
-      let i0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(l0), x0);
-      let i1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(l1), x0);
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(l0), x1));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(l1), x1));
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(h0), x2));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(h1), x2));
-      i0 = i32x4.add(i0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(h0), x3));
-      i1 = i32x4.add(i1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(h1), x3));
+      const wb = w + <usize>b * 2 * bs;
+      const i0 = blockDot<Q>(wb, x0, x1, x2, x3);
+      const i1 = blockDot<Q>(wb + bs, x0, x1, x2, x3);
       const sp = s + (<usize>b << 3);
-      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(sx, v128.load32_splat(sp))));
-      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.mul(sx, v128.load32_splat(sp + 4))));
+      acc0 = madd(f32x4.convert_i32x4_s(i0), f32x4.mul(sx, v128.load32_splat(sp)), acc0);
+      acc1 = madd(f32x4.convert_i32x4_s(i1), f32x4.mul(sx, v128.load32_splat(sp + 4)), acc1);
     }
     let y0 = hsum(acc0), y1 = hsum(acc1);
     if (bias) {
@@ -284,63 +198,58 @@ function matvecQ4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: 
     store<f32>(out + (<usize>r << 2), y0);
     store<f32>(out + (<usize>r << 2), y1, 4);
   }
-  if (r < r1) matvecQ4Row(out, xq, xd, wq, wd, bias, nb, r);
+  if (r < r1) matvecQRow<Q>(out, xq, xd, wq, wd, bias, nb, r);
 }
 
-/** One token, one q4 row r (blocks 32 B apart in the pair layout). */
-function matvecQ4Row(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r: i32): void {
-  const w = wq + rowBase(nb, r, 16);
+/** One token, one row r (blocks 2·BS apart in the pair layout). */
+function matvecQRow<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r: i32): void {
+  const bs = BS<Q>();
+  const w = wq + rowBase(nb, r, bs);
   const s = wd + rowBase(nb, r, 4);
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
+    const xp = xq + (<usize>b << 5);
     const sc = f32x4.mul(v128.load32_splat(xd + (<usize>b << 2)), v128.load32_splat(s + (<usize>b << 3)));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDotQ4(w + (<usize>b << 5), xq + (<usize>b << 5))), sc));
+    const i = blockDot<Q>(w + <usize>b * 2 * bs, xOp<Q>(xp, 0), xOp<Q>(xp, 1), xOp<Q>(xp, 2), xOp<Q>(xp, 3));
+    acc = madd(f32x4.convert_i32x4_s(i), sc, acc);
   }
   let y = hsum(acc);
   if (bias) y += load<f32>(bias + (<usize>r << 2));
   store<f32>(out + (<usize>r << 2), y);
 }
 
-/** 4 tokens × rows [r0, r1), Q4_0 weights: as {@link matmulQ8x4}. */
-function matmulQ4x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, outF: i32, r0: i32, r1: i32): void {
-  const xStride = <usize>nb << 5;
+/** acc + (d_x · d_w) · Σ block dot of token operands at xp against the prepared weight operands. */
+// @ts-ignore: decorator
+@inline function tileStep<Q>(acc: v128, xp: usize, dp: usize, sw: v128, e0: v128, e1: v128, e2: v128, e3: v128): v128 {
+  const i = dotOps<Q>(e0, e1, e2, e3, xOp<Q>(xp, 0), xOp<Q>(xp, 1), xOp<Q>(xp, 2), xOp<Q>(xp, 3));
+  return madd(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw), acc);
+}
+
+/**
+ * 4 tokens × rows [r0, r1): out (4, outF) rows = the 4 quantized activations at xq/xd against each weight row;
+ * each weight block's operands are made once and used for the 4 tokens (4 operands + 4 accumulators +
+ * temporaries fit V8's 16 vector registers).
+ */
+function matmulQx4<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, outF: i32, r0: i32, r1: i32): void {
+  const bs = BS<Q>();
+  const xStride = <usize>nb << 5; // bytes between tokens' int8 quants
   const dStride = <usize>nb << 2;
   const oStride = <usize>outF << 2;
   for (let r = r0; r < r1; r++) {
-    const w0 = wq + rowBase(nb, r, 16);
+    const w0 = wq + rowBase(nb, r, bs);
     const sp = wd + rowBase(nb, r, 4);
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
-      const v = v128.load(w0 + (<usize>b << 5));
-      const l = q4Lo(v), h = q4Hi(v);
-      const e0 = i16x8.extend_low_i8x16_s(l), e1 = i16x8.extend_high_i8x16_s(l);
-      const e2 = i16x8.extend_low_i8x16_s(h), e3 = i16x8.extend_high_i8x16_s(h);
+      const w = w0 + <usize>b * 2 * bs;
+      const raw = wRaw<Q>(w);
+      const e0 = wOp<Q>(w, raw, 0), e1 = wOp<Q>(w, raw, 1), e2 = wOp<Q>(w, raw, 2), e3 = wOp<Q>(w, raw, 3);
       const sw = v128.load32_splat(sp + (<usize>b << 3));
-      let xp = xq + (<usize>b << 5);
-      let dp = xd + (<usize>b << 2);
-      let i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
-      );
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
-      xp += xStride; dp += dStride;
-      i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
-      );
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
-      xp += xStride; dp += dStride;
-      i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
-      );
-      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
-      xp += xStride; dp += dStride;
-      i = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(e0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(e1, v128.load8x8_s(xp, 8))),
-        i32x4.add(i32x4.dot_i16x8_s(e2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(e3, v128.load8x8_s(xp, 24))),
-      );
-      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(v128.load32_splat(dp), sw)));
+      const xp = xq + (<usize>b << 5);
+      const dp = xd + (<usize>b << 2);
+      a0 = tileStep<Q>(a0, xp, dp, sw, e0, e1, e2, e3);
+      a1 = tileStep<Q>(a1, xp + xStride, dp + dStride, sw, e0, e1, e2, e3);
+      a2 = tileStep<Q>(a2, xp + 2 * xStride, dp + 2 * dStride, sw, e0, e1, e2, e3);
+      a3 = tileStep<Q>(a3, xp + 3 * xStride, dp + 3 * dStride, sw, e0, e1, e2, e3);
     }
     const bv: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
     const op = out + (<usize>r << 2);
@@ -351,30 +260,68 @@ function matmulQ4x4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias
   }
 }
 
-/**
- * out (L, outF) rows [r0, r1) = deq(xq, xd) (L, inF) @ deq(wq, wd) (outF, inF)ᵀ + bias, Q4_0 weights.
- * Twin of `linearQInt` (kind 'q4') over rows [r0, r1); `bias = 0` for none.
- */
-export function linearQ4Rows(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+/** out (L, outF) rows [r0, r1) = deq(xq, xd) (L, inF) @ deq(wq, wd) (outF, inF)ᵀ + bias. */
+function linearQRows<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
   const nb = (inF + 31) >> 5;
   const L4 = L & ~3;
   // Prefill: row blocks outside, 4-token groups inside, so the matrix streams from memory once per chunk
   // (linear.ts `prefillRowBlock`); each output is computed as before.
-  const RB = prefillRowBlock(nb * 20);
+  const RB = prefillRowBlock(nb * (<i32>BS<Q>() + 4));
   for (let rb = r0; L4 > 0 && rb < r1; rb += RB) {
     const re = min(r1, rb + RB);
     for (let t = 0; t < L4; t += 4) {
-      matmulQ4x4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, rb, re);
+      matmulQx4<Q>(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, outF, rb, re);
     }
   }
   for (let t = L4; t < L; t++) {
-    matvecQ4(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
+    matvecQ<Q>(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
   }
+}
+
+/**
+ * out (L, outF) rows [r0, r1) = deq(xq, xd) (L, inF) @ deq(wq, wd) (outF, inF)ᵀ + bias, Q8_0 weights.
+ * Twin of `linearQInt` (kind 'q8') over rows [r0, r1); `bias = 0` for none.
+ */
+export function linearQ8Rows(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+  linearQRows<i8>(out, xq, xd, wq, wd, bias, L, inF, outF, r0, r1);
+}
+
+/** out (L, outF) = deq(xq, xd) (L, inF) @ deq(wq, wd) (outF, inF)ᵀ + bias, Q8_0 weights. Twin of `linearQInt` ('q8'). */
+export function linearQ8(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32): void {
+  linearQRows<i8>(out, xq, xd, wq, wd, bias, L, inF, outF, 0, outF);
+}
+
+/** As {@link linearQ8Rows}, Q4_0 weights. Twin of `linearQInt` (kind 'q4') over rows [r0, r1). */
+export function linearQ4Rows(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+  linearQRows<u8>(out, xq, xd, wq, wd, bias, L, inF, outF, r0, r1);
 }
 
 /** out (L, outF) = deq(xq, xd) (L, inF) @ deq(wq, wd) (outF, inF)ᵀ + bias, Q4_0 weights. Twin of `linearQInt` ('q4'). */
 export function linearQ4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32): void {
-  linearQ4Rows(out, xq, xd, wq, wd, bias, L, inF, outF, 0, outF);
+  linearQRows<u8>(out, xq, xd, wq, wd, bias, L, inF, outF, 0, outF);
+}
+
+/**
+ * The exact integer block dots behind {@link linearQ8Rows} / {@link linearQ4Rows}, for the specs: out (rows, nb)
+ * i32 = Σ_j q_w[r, b, j] · q_x[t, b, j] of token t's activation against rows [0, rows), by the same inlined
+ * operand and dot steps as the decode kernels (`kind` 8 = q8, 4 = q4). Twin of `blockDotsQ` (bit-exact).
+ */
+export function blockDotsQ(kind: i32, out: usize, xq: usize, wq: usize, nb: i32, rows: i32): void {
+  if (kind == 8) blockDotsGen<i8>(out, xq, wq, nb, rows);
+  else blockDotsGen<u8>(out, xq, wq, nb, rows);
+}
+
+function blockDotsGen<Q>(out: usize, xq: usize, wq: usize, nb: i32, rows: i32): void {
+  const bs = BS<Q>();
+  for (let r = 0; r < rows; r++) {
+    const w = wq + rowBase(nb, r, bs);
+    for (let b = 0; b < nb; b++) {
+      const xp = xq + (<usize>b << 5);
+      const i = blockDot<Q>(w + <usize>b * 2 * bs, xOp<Q>(xp, 0), xOp<Q>(xp, 1), xOp<Q>(xp, 2), xOp<Q>(xp, 3));
+      const sum = (i32x4.extract_lane(i, 0) + i32x4.extract_lane(i, 1)) + (i32x4.extract_lane(i, 2) + i32x4.extract_lane(i, 3));
+      store<i32>(out + ((<usize>r * <usize>nb + <usize>b) << 2), sum);
+    }
+  }
 }
 
 // --------------------------------------------------------------------------------------------------- embed

@@ -5,8 +5,12 @@
  * Two sources for the module:
  *   - `'standalone'`: assembly/quant.ts compiled on its own by `asc` into a temp dir with asconfig.json's options
  *     (always matches the source; ~5 s);
- *   - `'build'`: build/kernels.wasm as `npm run build` makes it (the engine's module, which re-exports quant.ts).
+ *   - `'build'`: build/kernels.wasm as `npm run build` makes it (the engine's module, which re-exports quant.ts);
+ *   - `'standalone-relaxed'`, `'build-relaxed'`: the same with relaxed SIMD (asconfig.json's `relaxed` target,
+ *     build/kernels-relaxed.wasm), where the q4 kernels take a different integer path; on Node 20 this turns on
+ *     V8's relaxed-SIMD flag first, as the engine does (src/wasm/kernels.ts).
  */
+import v8 from 'node:v8';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +31,11 @@ export interface QuantKernels {
   /** dtype of W: 0 f32, 1 bf16, 2 f16. */
   quantizeQ8(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number): void;
   quantizeQ4(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number): void;
+  /** out (rows, nb) i32 = the exact integer block dots of one token (kind 8 = q8, 4 = q4). */
+  blockDotsQ(kind: number, out: Ptr, xq: Ptr, wq: Ptr, nb: number, rows: number): void;
 }
+
+export type QuantSource = 'standalone' | 'build' | 'standalone-relaxed' | 'build-relaxed';
 
 /** The asc flags of asconfig.json's release target, for compiling an entry file on its own. */
 export const ASC_FLAGS = [
@@ -76,13 +84,16 @@ export class WasmHarness {
   }
 
   /** assembly/quant.ts compiled on its own, or build/kernels.wasm (`source = 'build'`). */
-  static async quant(source: 'standalone' | 'build' = 'standalone', memoryBytes?: number): Promise<WasmHarness> {
-    if (source === 'build') {
-      const file = join(REPO, 'build', 'kernels.wasm');
+  static async quant(source: QuantSource = 'standalone', memoryBytes?: number): Promise<WasmHarness> {
+    const relaxed = source.endsWith('-relaxed');
+    if (relaxed) v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20; a no-op where it is on by default
+    if (source.startsWith('build')) {
+      const file = join(REPO, 'build', relaxed ? 'kernels-relaxed.wasm' : 'kernels.wasm');
       if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\``);
       return WasmHarness.create(readFileSync(file), memoryBytes);
     }
-    return WasmHarness.create(compileAssemblyScript(join(REPO, 'assembly', 'quant.ts')), memoryBytes);
+    const extra = relaxed ? ['--enable', 'relaxed-simd'] : [];
+    return WasmHarness.create(compileAssemblyScript(join(REPO, 'assembly', 'quant.ts'), extra), memoryBytes);
   }
 
   /** The quantized kernels' exports. */

@@ -22,12 +22,13 @@ import {
   linearQInt,
   quantize,
   quantizeActivationQ8,
+  blockDotsQ,
   type QuantActivation,
   type QuantMatrix,
 } from '../../src/reference/quant.ts';
 import { expectClose } from '../helpers/close.ts';
 import { rng, randomArray } from '../helpers/tiny-model.ts';
-import { WasmHarness } from '../helpers/wasm-harness.ts';
+import { WasmHarness, type QuantSource } from '../helpers/wasm-harness.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from '../helpers/goldens.ts';
@@ -205,6 +206,34 @@ function kernelMatchesTwin(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
   );
 }
 
+/**
+ * The kernels' integer step = the twin's integer block dots, exactly: arbitrary quants (not only what the
+ * quantizers make), biased toward the extremes (q8 ±127, q4 nibbles 0 and 15, activations ±127) where an i16
+ * intermediate would overflow first, over rows 1..9 and up to 40 blocks.
+ */
+function blockDotsExact(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 1 << 30 }), fc.double({ min: 0, max: 1, noNaN: true }), (rows, nb, seed, extreme) => {
+      const w = h();
+      w.reset();
+      const r = rng(seed);
+      const pick = (lo: number, hi: number) => (r() < extreme ? (r() < 0.5 ? lo : hi) : lo + Math.floor(r() * (hi - lo + 1)));
+      const R = paddedRows(rows);
+      const quants = kind === 'q8' ? Int8Array.from({ length: R * nb * 32 }, () => pick(-127, 127)) : Uint8Array.from({ length: R * nb * 16 }, () => pick(0, 15) | (pick(0, 15) << 4));
+      const Q: QuantMatrix = { kind, rows, cols: nb * 32, blocksPerRow: nb, quants, scales: new Float32Array(R * nb).fill(1) };
+      const a: QuantActivation = { L: 1, n: nb * 32, blocksPerRow: nb, quants: Int16Array.from({ length: nb * 32 }, () => pick(-127, 127)), scales: new Float32Array(nb).fill(1) };
+      const want = blockDotsQ(Q, a, 0);
+      const outp = w.alloc(rows * nb * 4);
+      w.q.blockDotsQ(kind === 'q8' ? 8 : 4, outp, w.put(Int8Array.from(a.quants)), w.put(quants), nb, rows);
+      const got = new Int32Array(w.u8(outp, rows * nb * 4).buffer);
+      for (let i = 0; i < want.length; i++) {
+        if (got[i] !== want[i]) throw new Error(`${kind} block dot (row ${Math.floor(i / nb)}, block ${i % nb}): kernel ${got[i]}, twin ${want[i]}`);
+      }
+    }),
+    { ...RUNS, numRuns: 200 },
+  );
+}
+
 /** embedQ8 / embedQ4 = embed on the dequantized table, bit-exact. */
 function embedMatches(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
   fc.assert(
@@ -264,28 +293,41 @@ function quantizerMatches(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
 }
 
 describe('assembly/quant.ts kernels = reference integer-dot twin', () => {
-  let standalone: WasmHarness;
-  beforeAll(async () => {
-    standalone = await WasmHarness.quant('standalone');
-  });
-  for (const kind of ['q8', 'q4'] as const) {
-    it(`${kind} (assembly/quant.ts compiled alone)`, () => kernelMatchesTwin(() => standalone, kind));
-    it(`embed ${kind} (compiled alone)`, () => embedMatches(() => standalone, kind));
-    it(`quantize ${kind} from f32 / bf16 / f16 (compiled alone)`, () => quantizerMatches(() => standalone, kind));
+  // assembly/quant.ts compiled alone, plain and relaxed SIMD (the q4 kernels' integer path differs between them).
+  for (const source of ['standalone', 'standalone-relaxed'] as QuantSource[]) {
+    describe(source, () => {
+      let h: WasmHarness;
+      beforeAll(async () => {
+        h = await WasmHarness.quant(source);
+      });
+      for (const kind of ['q8', 'q4'] as const) {
+        it(`${kind} integer block dots = blockDotsQ, exactly`, () => blockDotsExact(() => h, kind));
+        it(`${kind} linear = linearQInt`, () => kernelMatchesTwin(() => h, kind));
+        if (source === 'standalone') {
+          it(`embed ${kind}`, () => embedMatches(() => h, kind));
+          it(`quantize ${kind} from f32 / bf16 / f16`, () => quantizerMatches(() => h, kind));
+        }
+      }
+    });
   }
 
-  // The engine's module: only when `npm run build` has made one that re-exports quant.ts.
-  const built = join(REPO, 'build', 'kernels.wasm');
-  const hasBuild = existsSync(built) && WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(built))).some((e) => e.name === 'linearQ8');
-  describe.skipIf(!hasBuild)('build/kernels.wasm', () => {
-    let fromBuild: WasmHarness;
-    beforeAll(async () => {
-      fromBuild = await WasmHarness.quant('build');
+  // The engine's modules: only when `npm run build` has made them with the quantized kernels.
+  for (const source of ['build', 'build-relaxed'] as QuantSource[]) {
+    const built = join(REPO, 'build', source === 'build' ? 'kernels.wasm' : 'kernels-relaxed.wasm');
+    const hasBuild = existsSync(built) && source === 'build' && WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(built))).some((e) => e.name === 'blockDotsQ');
+    // The relaxed module cannot be inspected before the flag is on; it is built with the plain one.
+    const has = source === 'build' ? hasBuild : existsSync(built) && existsSync(join(REPO, 'build', 'kernels.wasm'));
+    describe.skipIf(!has)(`build/${source === 'build' ? 'kernels.wasm' : 'kernels-relaxed.wasm'}`, () => {
+      let h: WasmHarness;
+      beforeAll(async () => {
+        h = await WasmHarness.quant(source);
+      });
+      for (const kind of ['q8', 'q4'] as const) {
+        it(`${kind} integer block dots`, () => blockDotsExact(() => h, kind));
+        it(kind, () => kernelMatchesTwin(() => h, kind));
+        it(`embed ${kind}`, () => embedMatches(() => h, kind));
+        it(`quantize ${kind}`, () => quantizerMatches(() => h, kind));
+      }
     });
-    for (const kind of ['q8', 'q4'] as const) {
-      it(kind, () => kernelMatchesTwin(() => fromBuild, kind));
-      it(`embed ${kind}`, () => embedMatches(() => fromBuild, kind));
-      it(`quantize ${kind}`, () => quantizerMatches(() => fromBuild, kind));
-    }
-  });
+  }
 });

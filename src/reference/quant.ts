@@ -235,22 +235,41 @@ export function linearQInt(
       let acc = bias ? bias[o] : 0;
       for (let b = 0; b < nb; b++) {
         const k = blockIndex(nb, o, b);
-        let s = 0;
-        for (let j = 0; j < QBLOCK; j++) {
-          const qx = xq.quants[(t * nb + b) * QBLOCK + j];
-          let qw: number;
-          if (Wq.kind === 'q8') qw = Wq.quants[k * QBLOCK + j];
-          else {
-            const byte = Wq.quants[k * 16 + (j & 15)];
-            qw = (j < 16 ? byte & 15 : byte >> 4) - 8;
-          }
-          s += qw * qx;
-        }
-        acc += f(Wq.scales[k] * xq.scales[t * nb + b]) * s;
+        acc += f(Wq.scales[k] * xq.scales[t * nb + b]) * blockDot(Wq, xq, t, o, b);
       }
       out[t * outF + o] = acc;
     }
   }
+}
+
+/** Σ_j q_w·q_x of block b of row o against token t's activation block b: an exact integer (|Σ| ≤ 32·127·128). */
+function blockDot(Wq: QuantMatrix, xq: QuantActivation, t: number, o: number, b: number): number {
+  const nb = Wq.blocksPerRow;
+  const k = blockIndex(nb, o, b);
+  let s = 0;
+  for (let j = 0; j < QBLOCK; j++) {
+    const qx = xq.quants[(t * nb + b) * QBLOCK + j];
+    let qw: number;
+    if (Wq.kind === 'q8') qw = Wq.quants[k * QBLOCK + j];
+    else {
+      const byte = Wq.quants[k * 16 + (j & 15)];
+      qw = (j < 16 ? byte & 15 : byte >> 4) - 8;
+    }
+    s += qw * qx;
+  }
+  return s;
+}
+
+/**
+ * The integer block dots of token t's activation against every row: (rows, nb) i32, row-major. What the wasm
+ * kernels' integer step must give exactly (twin of assembly `blockDotsQ`), before any f32 scaling.
+ */
+export function blockDotsQ(Wq: QuantMatrix, xq: QuantActivation, t: number): Int32Array {
+  const nb = Wq.blocksPerRow;
+  if (xq.blocksPerRow !== nb || t < 0 || t >= xq.L) throw new RangeError(`activation (${xq.L}, ${xq.n}) token ${t} does not fit ${Wq.cols} columns`);
+  const out = new Int32Array(Wq.rows * nb);
+  for (let o = 0; o < Wq.rows; o++) for (let b = 0; b < nb; b++) out[o * nb + b] = blockDot(Wq, xq, t, o, b);
+  return out;
 }
 
 function checkShape(Wq: QuantMatrix, inF: number, outF: number): void {
