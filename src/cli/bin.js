@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-// The `falcon-mamba` executable under Node: register tsx so that the TypeScript sources run as they are, then
-// hand over to main.ts. (Under Deno run src/cli/main.ts directly.)
-import process from 'node:process';
+// The `falcon-mamba` executable in a checkout, from the TypeScript sources as they are: register tsx (a dev
+// dependency), then run src/cli/run.ts. The published package runs the compiled dist/cli/run.js instead.
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('./main.ts');
-process.exitCode = await main(process.argv.slice(2));
+await import('./run.ts');
