@@ -5,7 +5,6 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Buffer } from 'node:buffer';
-import { fstatSync } from 'node:fs';
 import process from 'node:process';
 import { loadModel } from '../load.ts';
 import type { Backend, Model, WeightDType } from '../model.ts';
@@ -56,13 +55,17 @@ export const MODEL_OPTIONS_HELP = `  --model, -m DIR        a Hugging Face model
   --verbose, -v          stack traces on errors, more detail
   --help, -h             this help`;
 
+/** What {@link parse} returns: parseArgs's typed values and positionals for these options. */
+export type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>>;
+
 /**
  * parseArgs in strict mode; any parse problem (unknown flag, missing value, stray argument) becomes a
- * {@link UsageError} naming it.
+ * {@link UsageError} naming it. A signed number after an option that takes a value is that value (`-t -1`,
+ * `--seed +3`): parseArgs alone calls it ambiguous, since it could be a short flag.
  */
-export function parse<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
+export function parse<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false): Parsed<O> {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return parseArgs({ args: joinSignedValues(argv, options), options, strict: true, allowPositionals });
   } catch (e) {
     const err = e as Error & { code?: string };
     if (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
@@ -70,6 +73,27 @@ export function parse<O extends Options>(command: string, argv: string[], option
     }
     throw e;
   }
+}
+
+const SIGNED_NUMBER = /^[-+](\d|\.\d|Infinity$|NaN$)/;
+
+/** `--name -1` / `-n -1` → `--name=-1` for options that take a value (up to a `--` terminator). */
+function joinSignedValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = a.startsWith('--') ? a.slice(2) : /^-[^-]$/.test(a) ? Object.keys(options).find((k) => options[k].short === a[1]) : undefined;
+    const next = argv[i + 1];
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && SIGNED_NUMBER.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 /** Reads a numeric flag: undefined when absent; a UsageError naming the flag when it is not a number in range. */
@@ -209,19 +233,4 @@ export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/**
- * Whether stdout and stderr go to the same place (a terminal, or one pipe as in `2>&1 | less`): then the speed
- * line must start on a fresh line after text that did not end with one.
- */
-export function stdoutSharesStderr(): boolean {
-  if (process.stdout.isTTY && process.stderr.isTTY) return true;
-  try {
-    const a = fstatSync(1);
-    const b = fstatSync(2);
-    return a.dev === b.dev && a.ino === b.ino;
-  } catch {
-    return false;
-  }
 }

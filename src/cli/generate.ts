@@ -11,7 +11,7 @@ import type { ChatMessage } from '../tokenizer/chat.ts';
 import type { GenerationConfig } from '../generate/config.ts';
 import {
   backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, readStdin, rssMB,
-  stdoutSharesStderr, UsageError, type Command,
+  UsageError, type Command,
 } from './common.ts';
 
 /** Flags shared by `generate` and `chat`: sampling, length, stop strings. */
@@ -205,7 +205,11 @@ ${MODEL_OPTIONS_HELP}`,
             rssBytes: process.memoryUsage().rss,
           },
         }) + '\n');
-      } else if (stdoutSharesStderr() && !(v.echo ? text + generated : generated).endsWith('\n')) out.write('\n');
+      } else {
+        // The text ends with a newline wherever it goes: a terminal's next prompt, `cat`ing a file, a pipe's last line.
+        const printed = v.echo ? text + generated : generated;
+        if (printed !== '' && !printed.endsWith('\n')) out.write('\n');
+      }
       note(speedLine(s, loadMs));
       return 0;
     } finally {

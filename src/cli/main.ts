@@ -5,9 +5,11 @@
  * `falcon-mamba: <message>`; 2 bad usage (unknown flag, missing or invalid value) with a hint; 1 for anything
  * else (a bug), with the stack only under `--verbose`.
  *
- * Node runs it through `bin.js` (which registers tsx); Deno can run this file directly:
+ * Node runs it through `run.ts` (compiled to dist/cli/run.js in the package; `bin.js` runs it with tsx in a
+ * checkout); Deno can run this file directly:
  * `deno run -A src/cli/main.ts generate --model DIR --prompt "…"`.
  */
+import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import { FalconMambaError } from '../errors.ts';
 import { chatCommand } from './chat.ts';
@@ -32,7 +34,8 @@ FalconMamba / Mamba-1 inference on the CPU, exact against Hugging Face transform
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Run '${PROGRAM} <command> --help' for a command's options.
+Run '${PROGRAM} help <command>' (or '${PROGRAM} <command> --help') for a command's options;
+'${PROGRAM} --version' for the version.
 Example: ${PROGRAM} generate --model models/demo --prompt "The old man" --max-tokens 60`;
 }
 
@@ -45,12 +48,16 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   try {
     if (name === undefined) throw new UsageError('no command given');
-    if (name === '--help' || name === '-h' || name === 'help') {
-      process.stdout.write(programHelp() + '\n');
+    if (name === '--version' || name === '-V') {
+      process.stdout.write(version() + '\n');
       return 0;
     }
-    const command = COMMANDS.find((c) => c.name === name);
-    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)} (expected one of ${COMMANDS.map((c) => c.name).join(', ')})`);
+    if (name === '--help' || name === '-h' || name === 'help') {
+      const topic = name === 'help' && rest.length > 0 ? findCommand(rest[0]) : undefined;
+      process.stdout.write((topic ? topic.help : programHelp()) + '\n');
+      return 0;
+    }
+    const command = findCommand(name);
     return await command.run(rest);
   } catch (e) {
     if (e instanceof UsageError) {
@@ -68,6 +75,18 @@ export async function main(argv: string[]): Promise<number> {
     if (verbose && err?.stack) process.stderr.write(err.stack + '\n');
     return 1;
   }
+}
+
+/** The command called `name`; a UsageError listing the commands when there is none. */
+function findCommand(name: string): Command {
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)} (expected one of ${COMMANDS.map((c) => c.name).join(', ')})`);
+  return command;
+}
+
+/** The package's version, from its package.json (two levels up from src/cli/ and from dist/cli/ alike). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 function oneLine(s: string): string {
