@@ -14,5 +14,5 @@ export * as ops from './reference/ops.ts';
 export * from './tokenizer/index.ts';
 export * from './generate/index.ts';
 export * from './oracle/index.ts';
-export { nextTokenNll, type NllResult } from './eval.ts';
+export * from './eval/index.ts';
 export * from './server/index.ts';
