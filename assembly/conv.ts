@@ -107,3 +107,17 @@ export function causalConv1dSilu(out: usize, x: usize, w: usize, bias: usize, co
 export function causalConv1dSiluStep(out: usize, x: usize, w: usize, bias: usize, convState: usize, E: i32, K: i32): void {
   causalConv1dSiluRows(out, x, w, bias, convState, 1, E, K, 0, E);
 }
+
+/**
+ * Batched decode (one token of each of `S` sequences): row s of `x` (S, E) is sequence s's token, and its conv
+ * state (E, K−1) is at the byte offset `states[s]` (a u32 array of S offsets). Channels [c0, c1) only.
+ * Each row is exactly {@link causalConv1dSiluRows} with L = 1 on its own state, so a sequence's result is the same
+ * bits as its own `step`.
+ */
+export function causalConv1dSiluBatchRows(out: usize, x: usize, w: usize, bias: usize, states: usize, S: i32, E: i32, K: i32, c0: i32, c1: i32): void {
+  const rs = <usize>E * 4;
+  for (let s = 0; s < S; s++) {
+    const o = <usize>s * rs;
+    causalConv1dSiluRows(out + o, x + o, w, bias, <usize>load<u32>(states + (<usize>s << 2)), 1, E, K, c0, c1);
+  }
+}

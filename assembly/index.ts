@@ -4,14 +4,14 @@
 export { rmsNorm, dtBCRmsNorm } from './norm';
 export { bf16BlockCols, bf16Interleave, linearF32, linearF32Rows, linearBf16, linearBf16Rows, linearF16, linearF16Rows } from './linear';
 export { embedF32, embedBf16, embedF16 } from './embed';
-export { causalConv1dSilu, causalConv1dSiluStep, causalConv1dSiluRows } from './conv';
-export { selectiveScan, selectiveScanStep, selectiveScanRows } from './scan';
+export { causalConv1dSilu, causalConv1dSiluStep, causalConv1dSiluRows, causalConv1dSiluBatchRows } from './conv';
+export { selectiveScan, selectiveScanStep, selectiveScanRows, selectiveScanBatchRows } from './scan';
 export { residualAdd, copyRows, streamRead } from './elementwise';
 export * from './quant';
 
 /** Version of the kernels' ABI (names, argument lists and layouts); src/wasm/kernels.ts checks it. */
 export function abiVersion(): i32 {
-  return 4;
+  return 5;
 }
 
 /** First byte past the module's static data: the memory plan starts above it. */

@@ -91,3 +91,17 @@ export function selectiveScanRows(y: usize, x: usize, delta: usize, A: usize, B:
     scanChannels(y + o, x + o, delta + o, A, B + <usize>t * bs, C + <usize>t * bs, D, z + o, state, N, c0, c1);
   }
 }
+
+/**
+ * Batched decode (one token of each of `S` sequences): row s of x, delta, z, y (S, E) and of B, C (stride
+ * `bcStride`) is sequence s's token, and its SSM state (E, N) is at the byte offset `states[s]` (a u32 array of S
+ * offsets). Channels [c0, c1) only. Each row is exactly {@link selectiveScanRows} with L = 1 on its own state, so
+ * a sequence's result is the same bits as its own `step`.
+ */
+export function selectiveScanBatchRows(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, states: usize, S: i32, E: i32, N: i32, bcStride: i32, c0: i32, c1: i32): void {
+  const rs = <usize>E * 4, bs = <usize>bcStride * 4;
+  for (let s = 0; s < S; s++) {
+    const o = <usize>s * rs;
+    scanChannels(y + o, x + o, delta + o, A, B + <usize>s * bs, C + <usize>s * bs, D, z + o, <usize>load<u32>(states + (<usize>s << 2)), N, c0, c1);
+  }
+}

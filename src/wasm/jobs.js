@@ -17,6 +17,8 @@ export const JOBS = Object.freeze([
   'linearQ4Rows',
   'selectiveScanRows',
   'causalConv1dSiluRows',
+  'selectiveScanBatchRows',
+  'causalConv1dSiluBatchRows',
   'quantizeQ8Rows',
   'quantizeQ4Rows',
 ]);

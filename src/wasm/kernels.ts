@@ -29,6 +29,8 @@ export interface Kernels {
   causalConv1dSiluRows(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, L: number, E: number, K: number, c0: number, c1: number): void;
   causalConv1dSiluStep(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, convState: Ptr, E: number, K: number): void;
   selectiveScan(y: Ptr, x: Ptr, delta: Ptr, A: Ptr, B: Ptr, C: Ptr, D: Ptr, z: Ptr, state: Ptr, L: number, E: number, N: number, bcStride: number): void;
+  causalConv1dSiluBatchRows(out: Ptr, x: Ptr, w: Ptr, bias: Ptr, states: Ptr, S: number, E: number, K: number, c0: number, c1: number): void;
+  selectiveScanBatchRows(y: Ptr, x: Ptr, delta: Ptr, A: Ptr, B: Ptr, C: Ptr, D: Ptr, z: Ptr, states: Ptr, S: number, E: number, N: number, bcStride: number, c0: number, c1: number): void;
   selectiveScanRows(y: Ptr, x: Ptr, delta: Ptr, A: Ptr, B: Ptr, C: Ptr, D: Ptr, z: Ptr, state: Ptr, L: number, E: number, N: number, bcStride: number, c0: number, c1: number): void;
   selectiveScanStep(y: Ptr, x: Ptr, delta: Ptr, A: Ptr, B: Ptr, C: Ptr, D: Ptr, z: Ptr, state: Ptr, E: number, N: number): void;
   residualAdd(h: Ptr, o: Ptr, n: number): void;
@@ -49,7 +51,7 @@ export interface Kernels {
 }
 
 /** The ABI version this TypeScript side was written against (assembly/index.ts `abiVersion`). */
-export const KERNELS_ABI = 4;
+export const KERNELS_ABI = 5;
 
 /** Bytes per wasm page. */
 export const PAGE = 65536;
