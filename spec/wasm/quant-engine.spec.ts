@@ -1,10 +1,10 @@
 // The wasm engine with `dtype: 'q8' | 'q4'` (issue 6 §3): the large matrices are block-quantized at load and
 // dequantized inside the kernels' dot products, with each linear layer's input quantized per block of 32 (Q8_0 ×
 // Q8_0 / Q4_0, docs/quantization.md).
-// 1. Against the reference backend run on the *dequantized* weights (quantize → dequantize, written as f32): the
-//    only difference left is the activation quantization (|x − deq| ≤ d_x/2 = max|x|/254 per block), so logits
-//    agree to ~1e-2 of their scale, measured; the bound below is 5e-2·max|logit| (a wrong kernel, layout or
-//    dispatch moves them by the whole scale).
+// 1. Its twin: the reference backend with the same semantics — the same quantized weights (the embedding rows
+//    dequantized) and, in every quantized linear layer, the same activation quantization and integer block dots
+//    (src/reference/quant.ts `quantizeActivationQ8` + `linearQInt`, which the kernels match: spec/kernels/quant.spec.ts).
+//    Per element |wasm − twin| ≤ atol + rtol·|twin| with rtol 1e-4 and atol 1e-4·max|twin logit| (why: below).
 // 2. Against the f32 golden logits of HF: a loose bound (the weight error itself) and greedy agreement, measured
 //    and printed.
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/index.ts';
 import { encodeSafetensors, type TensorToWrite } from '../../src/io/safetensors.ts';
-import { dequantize, quantize } from '../../src/reference/quant.ts';
-import { argmaxRow } from '../helpers/close.ts';
+import { ReferenceModel, type Weights } from '../../src/reference/model.ts';
+import { dequantize, linearQInt, quantize, quantizeActivationQ8, type QuantMatrix } from '../../src/reference/quant.ts';
+import { argmaxRow, expectClose } from '../helpers/close.ts';
 import { loadGoldenCases, SHARED } from '../helpers/goldens.ts';
 import { Checkpoint } from '../../src/io/checkpoint.ts';
 import type { WasmModel } from '../../src/wasm/model.ts';
@@ -25,7 +26,6 @@ const SHAPES: [string, TinyShape][] = [
   ['mamba, biases, tied embeddings', { model_type: 'mamba', hidden_size: 64, intermediate_size: 128, state_size: 16, conv_kernel: 4, time_step_rank: 4, num_hidden_layers: 2, vocab_size: 70, use_bias: true }],
 ];
 
-const QUANTIZED = /(in_proj|x_proj|dt_proj|out_proj)\.weight$|^backbone\.embeddings\.weight$|^lm_head\.weight$/;
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -51,6 +51,42 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/**
+ * The reference model with the wasm q8/q4 engine's semantics: in_proj, x_proj, dt_proj, out_proj and lm_head
+ * quantized as at load, their inputs quantized per block (`quantizeActivationQ8`), integer block dots
+ * (`linearQInt`); the embedding table replaced by its dequantized rows (`embedQ8/Q4` = `embed` on them).
+ */
+function twin(kind: 'q8' | 'q4', m: ReferenceModel): ReferenceModel {
+  const { config: c, weights: w } = m;
+  const Q = new Map<Float32Array, QuantMatrix>();
+  const quant = (W: Float32Array, rows: number, cols: number) => {
+    Q.set(W, quantize(kind, W, rows, cols));
+    return W;
+  };
+  const { dModel: D, dInner: E, dState: N, dtRank: R, vocabSize: V } = c;
+  const embQ = quantize(kind, w.embeddings, V, D);
+  const embeddings = dequantize(embQ);
+  Q.set(embeddings, embQ);
+  const weights: Weights = {
+    embeddings,
+    normF: w.normF,
+    lmHead: w.lmHead === w.embeddings ? embeddings : quant(w.lmHead, V, D),
+    layers: w.layers.map((l) => ({
+      ...l,
+      inProj: quant(l.inProj, 2 * E, D),
+      xProj: quant(l.xProj, R + 2 * N, E),
+      dtProj: quant(l.dtProj, E, R),
+      outProj: quant(l.outProj, D, E),
+    })),
+  };
+  const lin = (out: Float32Array, x: Float32Array, W: Float32Array, bias: Float32Array | null, L: number, inF: number, outF: number) => {
+    const Wq = Q.get(W);
+    if (!Wq) throw new Error(`twin: a linear layer (${inF} → ${outF}) that the engine does not quantize`);
+    linearQInt(out, quantizeActivationQ8(x, L, inF), Wq, bias, L, inF, outF);
+  };
+  return new ReferenceModel(c, weights, lin);
+}
+
 for (const kind of ['q8', 'q4'] as const) {
   for (const [label, shape] of SHAPES) {
     describe(`wasm ${kind}: ${label}`, () => {
@@ -60,27 +96,29 @@ for (const kind of ['q8', 'q4'] as const) {
       const r = rng(11);
       const ids = Array.from({ length: 19 }, () => Math.floor(r() * V));
 
-      it('loads (quantized in the engine; reference on the quantize → dequantize weights)', async () => {
-        const tensors = randomTensors(shape, 5);
-        const dir = writeModel(shape, tensors);
-        const deq = new Map<string, TensorToWrite>();
-        for (const [name, t] of tensors) {
-          if (!QUANTIZED.test(name) || t.data instanceof Float32Array === false) deq.set(name, t);
-          else deq.set(name, { shape: t.shape, data: dequantize(quantize(kind, t.data as Float32Array, t.shape[0], t.shape[1])) });
-        }
+      it('loads (quantized in the engine; the twin on the reference weights)', async () => {
+        const dir = writeModel(shape, randomTensors(shape, 5));
         q = await loadModel(dir, { backend: 'wasm', dtype: kind, chunkSize: 7 });
-        ref = await loadModel(writeModel(shape, deq), { backend: 'reference' });
+        ref = twin(kind, (await loadModel(dir, { backend: 'reference' })) as ReferenceModel);
       });
 
-      it('forward = reference on dequantized weights within 5e-2 of the logit scale', async () => {
+      it('forward = the twin (same quantized weights, same activation quantization), element by element', async () => {
         const a = await q.forward(ids);
         const b = await ref.forward(ids);
+        // The kernels equal linearQInt up to f32 partial sums (≤ 1e-5·Σ|w·x| per layer, docs/quantization.md), and
+        // the rest of the engine equals the reference to ~1e-6; but an activation within an ulp of a rounding
+        // boundary can quantize to the neighbouring integer on one side only, moving that product by d_x·|w|
+        // (d_x = max|x|/127 of its block), which later layers carry on; the allowance leaves room for a few such
+        // flips. Measured (printed below): max |diff| 3.8e-6, worst ratio to the allowance 0.001 in all 4 cases.
+        // x_proj run before the conv (so fed the previous layer's conv output) exceeds it in all 4; the
+        // former bound, 5e-2·max|logit| on the dequantized weights with f32 activations, passed 2 of those 4.
         const scale = maxAbs(b);
-        const d = maxDiff(a, b);
-        expect(d).toBeLessThanOrEqual(5e-2 * scale);
-        let agree = 0;
-        for (let t = 0; t < ids.length; t++) if (argmaxRow(a, V, t) === argmaxRow(b, V, t)) agree++;
-        expect(agree).toBeGreaterThanOrEqual(ids.length - 2);
+        const tol = { atol: 1e-4 * scale, rtol: 1e-4 };
+        const r = expectClose(a, b, tol, `wasm ${kind} vs twin`);
+        let worst = 0;
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (tol.atol + tol.rtol * Math.abs(b[i])));
+        console.log(`wasm ${kind} ${label}: max |diff| ${r.maxAbs.toExponential(2)} (logit scale ${scale.toFixed(2)}), worst ratio to the allowance ${worst.toFixed(3)}`);
+        for (let t = 0; t < ids.length; t++) expect(argmaxRow(a, V, t), `argmax at ${t}`).toBe(argmaxRow(b, V, t));
       });
 
       it('step at every position = forward rows (same kernels)', async () => {
