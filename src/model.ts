@@ -65,6 +65,12 @@ export interface LoadOptions {
    * split on a small model (the specs do).
    */
   maxPartBytes?: number;
+  /**
+   * A GGUF file only: eps of FalconMamba's dt/B/C RMS norm, which GGUF does not store. Default `'transformers'`
+   * (1e-6, transformers' `mixer_rms_eps`, what FalconMamba-7B uses); `'llama.cpp'` takes the layer-norm eps as
+   * llama.cpp does (1e-5 for the 7B); or a number. See src/io/gguf-checkpoint.ts.
+   */
+  mixerRmsEps?: number | 'transformers' | 'llama.cpp';
   /** Called as weight tensors are read, for progress bars. */
   onProgress?: (p: LoadProgress) => void;
   /** Called with a one-line notice when the load falls back from what was asked (e.g. worker threads could not start: 1 thread). */

@@ -12,6 +12,7 @@
  */
 import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
+import type { GgufCheckpoint } from '../io/gguf-checkpoint.ts';
 import { InputError } from '../errors.ts';
 import { checkIds, checkState, zeroState, type Model, type ModelState, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
@@ -68,8 +69,11 @@ export interface Weights {
   lmHead: Float32Array;
 }
 
-/** Reads every weight of a checkpoint, widened to f32, one tensor at a time. */
-export async function loadReferenceWeights(ckpt: Checkpoint, onTensor?: (name: string, bytes: number) => void): Promise<Weights> {
+/**
+ * Reads every weight of a checkpoint, widened to f32 (or, from a GGUF file, dequantized), one tensor at a time.
+ * A GGUF stores A itself (`readA`); a safetensors folder stores A_log, and A = −exp(A_log) is computed here.
+ */
+export async function loadReferenceWeights(ckpt: Checkpoint | GgufCheckpoint, onTensor?: (name: string, bytes: number) => void): Promise<Weights> {
   const c = ckpt.config;
   const read = async (name: string) => {
     const w = await ckpt.readF32(name);
@@ -79,9 +83,15 @@ export async function loadReferenceWeights(ckpt: Checkpoint, onTensor?: (name: s
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.nLayer; i++) {
     const p = `backbone.layers.${i}.`;
-    const Alog = await read(p + 'mixer.A_log');
-    const A = new Float32Array(Alog.length);
-    for (let j = 0; j < A.length; j++) A[j] = -Math.exp(Alog[j]);
+    let A: Float32Array;
+    if ('readA' in ckpt) {
+      A = await ckpt.readA(i);
+      onTensor?.(p + 'mixer.A_log', ckpt.info(p + 'mixer.A_log').end - ckpt.info(p + 'mixer.A_log').start);
+    } else {
+      const Alog = await read(p + 'mixer.A_log');
+      A = new Float32Array(Alog.length);
+      for (let j = 0; j < A.length; j++) A[j] = -Math.exp(Alog[j]);
+    }
     layers.push({
       norm: await read(p + 'norm.weight'),
       inProj: await read(p + 'mixer.in_proj.weight'),
