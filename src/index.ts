@@ -8,6 +8,9 @@ export type { Model, ModelState, Backend, WeightDType, LoadOptions, LoadProgress
 export { parseConfig, type ModelConfig, type ModelType } from './config.ts';
 export { Checkpoint, expectedTensors } from './io/checkpoint.ts';
 export { readSafetensorsHeader, encodeSafetensors, type DType, type TensorInfo, type SafetensorsHeader, type TensorToWrite } from './io/safetensors.ts';
+export { GgufCheckpoint, isGgufPath, type GgufOptions, type GgufWeightInfo } from './io/gguf-checkpoint.ts';
+export { readGgufHeader, MAX_GGUF_HEADER_BYTES, type GgufHeader, type GgufTensorInfo, type GgufValue, type GgufArray, type GgmlType } from './io/gguf.ts';
+export { loadModelTokenizer, ggufTokenizerFiles } from './tokenizer/gguf.ts';
 export { FalconMambaError, ConfigError, CheckpointError, TokenizerError, InputError } from './errors.ts';
 export { ReferenceModel, type Weights, type LayerWeights } from './reference/model.ts';
 export * as ops from './reference/ops.ts';

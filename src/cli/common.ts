@@ -8,9 +8,11 @@ import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { loadModel } from '../load.ts';
 import type { Backend, Model, WeightDType } from '../model.ts';
-import { loadTokenizerFiles, type TokenizerFiles } from '../tokenizer/files.ts';
+import type { TokenizerFiles } from '../tokenizer/files.ts';
 import { loadGenerationConfig, type GenerationConfig } from '../generate/config.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
+import { GgufCheckpoint, isGgufPath } from '../io/gguf-checkpoint.ts';
+import { loadModelTokenizer } from '../tokenizer/gguf.ts';
 
 /** The program's name in messages. */
 export const PROGRAM = 'falcon-mamba';
@@ -48,7 +50,8 @@ export const MODEL_OPTIONS = {
 } as const satisfies Options;
 
 /** Help lines for {@link MODEL_OPTIONS}. */
-export const MODEL_OPTIONS_HELP = `  --model, -m DIR        a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
+export const MODEL_OPTIONS_HELP = `  --model, -m DIR        a Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a
+                         llama.cpp .gguf file (config, tokenizer and chat template from its metadata)
   --backend NAME         wasm | reference (default: the library's default)
   --dtype NAME           weights in the engine: auto | bf16 | f32 | q8 | q4 (default auto)
   --threads N            worker threads of the wasm backend (default: all cores)
@@ -160,8 +163,8 @@ export interface OpenedModel {
  */
 export async function openModel(dir: string, flags: { backend?: Backend; dtype?: WeightDType; threads?: number }): Promise<OpenedModel> {
   const t0 = performance.now();
-  await Checkpoint.open(dir); // headers only: a wrong folder fails here with a message naming it
-  const files = await loadTokenizerFiles(dir);
+  await openCheckpoint(dir); // headers only: a wrong folder or file fails here with a message naming it
+  const files = await loadModelTokenizer(dir);
   const bar = await progressBar();
   let model: Model;
   try {
@@ -179,9 +182,9 @@ export async function openModel(dir: string, flags: { backend?: Backend; dtype?:
   return { model, files, generation, loadMs: performance.now() - t0 };
 }
 
-/** Opens only the checkpoint headers and config (no weights read). */
-export function openCheckpoint(dir: string): Promise<Checkpoint> {
-  return Checkpoint.open(dir);
+/** Opens only the checkpoint headers and config (no weights read): an HF folder or a `.gguf` file. */
+export function openCheckpoint(dir: string): Promise<Checkpoint | GgufCheckpoint> {
+  return isGgufPath(dir) ? GgufCheckpoint.open(dir) : Checkpoint.open(dir);
 }
 
 /** A byte-progress bar on stderr, or null when stderr is not a terminal. */

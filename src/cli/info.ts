@@ -9,6 +9,7 @@ import { DEFAULT_CHUNK_SIZE, stateFloats } from '../model.ts';
 import { stateBytes } from '../state.ts';
 import { loadGenerationConfig } from '../generate/config.ts';
 import { loadTokenizerFiles } from '../tokenizer/files.ts';
+import { hasGgufTokenizer, loadModelTokenizer } from '../tokenizer/gguf.ts';
 import { planWasmMemory } from '../wasm/plan.ts';
 import { modelFlag, openCheckpoint, parse, type Command } from './common.ts';
 
@@ -40,7 +41,7 @@ Reads config.json and the safetensors headers (no weights) and prints the config
 parameter count, stored dtypes and bytes, the recurrent state's bytes per sequence, the eos ids and the
 tokenizer (when the folder has one).
 
-  --model, -m DIR        a Hugging Face model folder
+  --model, -m DIR        a Hugging Face model folder, or a .gguf file (its tensor types are listed)
   --json                 print one JSON object
   --verbose, -v          stack traces on errors
   --help, -h             this help`,
@@ -60,9 +61,12 @@ tokenizer (when the folder has one).
     const floats = stateFloats(c);
     const generation = await loadGenerationConfig(dir, c);
     let tokenizer: { vocabSize: number; chatTemplate: boolean; bosToken?: string; eosToken?: string } | null = null;
-    const hasTokenizer = await access(join(dir, 'tokenizer.json')).then(() => true, () => false);
+    const gguf = 'header' in ckpt ? ckpt : null;
+    const hasTokenizer = gguf ? hasGgufTokenizer(gguf.header.metadata) : await access(join(dir, 'tokenizer.json')).then(() => true, () => false);
+    // A GGUF file lists its tensors' ggml types as stored (block formats included), with their bytes.
+    const ggmlTypes = gguf ? Object.fromEntries(gguf.ggmlTypes()) : undefined;
     if (hasTokenizer) {
-      const files = await loadTokenizerFiles(dir);
+      const files = gguf ? await loadModelTokenizer(dir) : await loadTokenizerFiles(dir);
       tokenizer = { vocabSize: files.tokenizer.vocabSize, chatTemplate: files.chatTemplate !== undefined, bosToken: files.bosToken, eosToken: files.eosToken };
     }
     // What the wasm engine would hold, per weight format, from its memory plan (no memory is touched).
@@ -77,6 +81,7 @@ tokenizer (when the folder has one).
       parameters,
       weightBytes: ckpt.totalBytes,
       dtypes,
+      ...(ggmlTypes ? { ggmlTypes } : {}),
       stateBytesPerSequence: 4 * (floats.conv + floats.ssm),
       savedStateBytes: stateBytes(c),
       eosTokenIds: generation.eosTokenIds,
@@ -93,11 +98,11 @@ tokenizer (when the folder has one).
       `shape        dModel ${c.dModel} · dInner ${c.dInner} · dState ${c.dState} · dConv ${c.dConv} · dtRank ${c.dtRank} · nLayer ${c.nLayer} · vocabSize ${c.vocabSize}`,
       `options      normEps ${c.normEps} · ${c.dtBCNorm ? `dt/B/C rms norm (eps ${c.mixerRmsEps})` : 'no dt/B/C norm'} · bias ${c.useBias} · conv bias ${c.useConvBias} · tied head ${c.tieWordEmbeddings}`,
       `parameters   ${parameters.toLocaleString('en-US')} (${(parameters / 1e9).toFixed(3)} B)`,
-      `weights      ${human(ckpt.totalBytes)} · ${Object.entries(dtypes).map(([d, b]) => `${d} ${human(b)}`).join(' · ')}`,
+      `weights      ${human(ckpt.totalBytes)} · ${Object.entries(ggmlTypes ?? dtypes).map(([d, b]) => `${d} ${human(b)}`).join(' · ')}${ggmlTypes ? ' (GGUF tensor types)' : ''}`,
       `wasm memory  ${(['auto', 'q8', 'q4'] as const).map((d) => `${d === 'auto' ? 'as stored' : d} ${human(wasmMemory[d].bytes)} in ${wasmMemory[d].parts} part${wasmMemory[d].parts > 1 ? 's' : ''}`).join(' · ')} (weights + scratch for ${DEFAULT_CHUNK_SIZE}-token chunks)`,
       `state        ${human(4 * (floats.conv + floats.ssm))} per sequence (conv ${floats.conv.toLocaleString('en-US')} + ssm ${floats.ssm.toLocaleString('en-US')} f32), whatever its length`,
       `eos ids      [${generation.eosTokenIds.join(', ')}]`,
-      `tokenizer    ${tokenizer ? `vocab ${tokenizer.vocabSize} · chat template ${tokenizer.chatTemplate ? 'yes' : 'no'}${tokenizer.eosToken ? ` · eos ${JSON.stringify(tokenizer.eosToken)}` : ''}` : 'none (no tokenizer.json)'}`,
+      `tokenizer    ${tokenizer ? `vocab ${tokenizer.vocabSize} · chat template ${tokenizer.chatTemplate ? 'yes' : 'no'}${tokenizer.eosToken ? ` · eos ${JSON.stringify(tokenizer.eosToken)}` : ''}` : (gguf ? 'none (no tokenizer.ggml.* metadata)' : 'none (no tokenizer.json)')}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
     return 0;

@@ -2,7 +2,7 @@
  * `falcon-mamba tokenize`: text → ids and their pieces, with the model folder's tokenizer.
  */
 import process from 'node:process';
-import { loadTokenizerFiles } from '../tokenizer/files.ts';
+import { loadModelTokenizer } from '../tokenizer/gguf.ts';
 import { modelFlag, parse, readStdin, UsageError, type Command } from './common.ts';
 
 const OPTIONS = {
@@ -21,7 +21,7 @@ export const tokenizeCommand: Command = {
 Prints the ids on one line, then one line per token: id, piece (as in tokenizer.json) and its text.
 TEXT - reads stdin. No special tokens are added (the Falcon tokenizer adds none).
 
-  --model, -m DIR        a model folder with tokenizer.json
+  --model, -m DIR        a model folder with tokenizer.json, or a .gguf file
   --json                 print {"ids": [...], "tokens": [...], "texts": [...]}
   --verbose, -v          stack traces on errors
   --help, -h             this help`,
@@ -35,7 +35,7 @@ TEXT - reads stdin. No special tokens are added (the Falcon tokenizer adds none)
     const dir = modelFlag('tokenize', v.model);
     if (positionals.length !== 1) throw new UsageError(`expected one TEXT argument, got ${positionals.length}`, 'tokenize');
     const text = positionals[0] === '-' ? await readStdin() : positionals[0];
-    const { tokenizer } = await loadTokenizerFiles(dir);
+    const { tokenizer } = await loadModelTokenizer(dir);
     const ids = tokenizer.encode(text);
     const tokens = ids.map((id) => tokenizer.idToToken(id) ?? '');
     const texts = ids.map((id) => tokenizer.decode([id]));

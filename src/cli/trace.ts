@@ -8,7 +8,7 @@ import process from 'node:process';
 import { loadModel } from '../load.ts';
 import { writeTrace } from '../oracle/file.ts';
 import { traceForward } from '../oracle/trace.ts';
-import { loadTokenizerFiles } from '../tokenizer/files.ts';
+import { loadModelTokenizer } from '../tokenizer/gguf.ts';
 import { backendFlag, dtypeFlag, modelFlag, numberFlag, parse, readStdin, UsageError, type Command } from './common.ts';
 
 const OPTIONS = {
@@ -46,7 +46,7 @@ softplus, A, scan output, D skip, gate, out_proj, residual; the final conv/SSM s
 float32 tensors in forward order to a standard safetensors file. Metadata: format, ids, config, backend.
 Compare two traces with 'falcon-mamba compare'. Names and the walk-through: docs/oracle.md.
 
-  --model, -m DIR        a Hugging Face model folder
+  --model, -m DIR        a Hugging Face model folder or a .gguf file
   --prompt, -p TEXT      the prompt, encoded with DIR/tokenizer.json (- reads stdin)
   --ids LIST             token ids instead of a prompt, e.g. 1,2,3 (no tokenizer needed)
   --out, -o FILE         the trace file to write
@@ -72,7 +72,7 @@ Compare two traces with 'falcon-mamba compare'. Names and the walk-through: docs
     if (v.ids !== undefined) ids = parseIdsFlag('trace', v.ids);
     else {
       const text = v.prompt === '-' ? await readStdin() : (v.prompt as string);
-      ids = (await loadTokenizerFiles(dir)).tokenizer.encode(text);
+      ids = (await loadModelTokenizer(dir)).tokenizer.encode(text);
       if (ids.length === 0) throw new UsageError('the prompt encodes to no tokens', 'trace');
     }
     const model = await loadModel(dir, { backend, dtype, threads }); // validates config.json first
