@@ -66,7 +66,8 @@ for (const [file, e] of Object.entries<any>(goldens.files)) {
 
     for (const backend of ['reference', 'wasm'] as const) {
       it(`${backend}: last-position logits equal the float64 forward on the dequantized weights`, async () => {
-        const m = await loadModel(join(FIX, file), { backend, threads: 1 });
+        // dtype 'f32': the block formats widened exactly (Q8_0/Q4_0 on their native kernels: spec/gguf/native.spec.ts)
+        const m = await loadModel(join(FIX, file), { backend, threads: 1, ...(backend === 'wasm' ? { dtype: 'f32' as const } : {}) });
         try {
           const V = m.config.vocabSize;
           for (const s of e.seqs) {

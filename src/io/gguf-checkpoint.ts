@@ -82,6 +82,11 @@ export function ggufTensorName(hf: string): string {
 export interface GgufWeightInfo extends TensorInfo {
   /** The tensor in the file. */
   gguf: GgufTensorInfo;
+  /**
+   * A Q8_0 / Q4_0 matrix: the engine layout its blocks repack into losslessly (src/reference/ggml-repack.ts), so
+   * a loader can keep it quantized instead of reading it as f32.
+   */
+  nativeQuant?: 'q8' | 'q4';
 }
 
 function metaInt(meta: Map<string, GgufValue>, key: string, file: string, fallback?: number): number {
@@ -208,7 +213,8 @@ export class GgufCheckpoint {
       }
       used.add(name);
       const stored = t.type === 'F16' || t.type === 'BF16' || t.type === 'F32' ? t.type : 'F32';
-      tensors.set(hf, { name: hf, dtype: stored, shape, file, start: t.start, end: t.end, gguf: t });
+      const nativeQuant = t.dims.length === 2 ? (t.type === 'Q8_0' ? 'q8' : t.type === 'Q4_0' ? 'q4' : undefined) : undefined;
+      tensors.set(hf, { name: hf, dtype: stored, shape, file, start: t.start, end: t.end, gguf: t, ...(nativeQuant ? { nativeQuant } : {}) });
     }
     for (const t of h.tensors.values()) {
       if (!used.has(t.name)) throw new CheckpointError(`${file}: unexpected tensor "${t.name}" (shape [${t.shape}]) for ${config.modelType} with ${config.nLayer} layers`);

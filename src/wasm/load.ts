@@ -13,6 +13,7 @@ import { toF32, type DType } from '../io/safetensors.ts';
 import { InputError } from '../errors.ts';
 import { resolveLoadOptions, type LoadOptions, type Model } from '../model.ts';
 import { blocksPerRow } from '../reference/quant.ts';
+import { repackGgmlRows } from '../reference/ggml-repack.ts';
 import { compileKernelsBuild, createMemory, instantiateKernels } from './kernels.ts';
 import { bf16BlockCols, bf16Elements, scatterBf16Rows } from './layout.ts';
 import { f32, u8 } from './memory.ts';
@@ -47,6 +48,24 @@ async function loadWeights(ckpt: Checkpoint, part: WasmPart, pool: ThreadPool | 
   const mat = async (name: string, m: Matrix) => {
     const stored = ckpt.info(name).dtype;
     const n = m.rows * m.cols;
+    if ((m.dtype === 'q8' || m.dtype === 'q4') && (ckpt.info(name) as { nativeQuant?: string }).nativeQuant === m.dtype && 'readBlocks' in ckpt) {
+      // A GGUF Q8_0 / Q4_0 matrix: its blocks, read in chunks of rows, repacked into the q layout (lossless).
+      const g8 = ckpt as unknown as { readBlocks(name: string, out: Uint8Array, offset: number): Promise<Uint8Array> };
+      const bb = m.dtype === 'q8' ? 34 : 18;
+      const rowBytes = (m.cols / 32) * bb;
+      const chunk = Math.max(1, Math.floor(ROW_CHUNK_BYTES / rowBytes));
+      const nb = blocksPerRow(m.cols);
+      const n = (m.rows + (m.rows & 1)) * nb;
+      const quants = u8(memory, m.ptr, n * (m.dtype === 'q8' ? 32 : 16));
+      const scales = f32(memory, m.scales, n);
+      for (let r0 = 0; r0 < m.rows; r0 += chunk) {
+        const g = Math.min(chunk, m.rows - r0);
+        const blocks = await g8.readBlocks(name, new Uint8Array(g * rowBytes), r0 * rowBytes);
+        repackGgmlRows(m.dtype === 'q8' ? 'Q8_0' : 'Q4_0', blocks, r0, g, m.cols, quants, scales);
+      }
+      progress(name);
+      return;
+    }
     if (m.dtype === 'q8' || m.dtype === 'q4') {
       // The stored tensor in chunks of rows through the staging region, each quantized into place by the wasm
       // quantizer, its rows split across the pool (exact f64 arithmetic, ~70 M weights/s per thread). A chunk
@@ -105,7 +124,11 @@ async function loadWeights(ckpt: Checkpoint, part: WasmPart, pool: ThreadPool | 
     await mat(p + 'mixer.dt_proj.weight', L.dtProj);
     await vec(p + 'mixer.dt_proj.bias', L.dtProjBias);
     // A = −exp(A_log), once at load (docs/falcon-mamba-math.md §5 step 12), rounded to f32 like the reference.
-    await vec(p + 'mixer.A_log', L.A, (v) => -Math.exp(v));
+    // A GGUF file stores A itself (readA): used as stored, no log/exp round trip.
+    if ('readA' in ckpt) {
+      f32(memory, L.A, c.dInner * c.dState).set(await (ckpt as unknown as { readA(layer: number): Promise<Float32Array> }).readA(plan.spec.layer0 + j));
+      progress(p + 'mixer.A_log');
+    } else await vec(p + 'mixer.A_log', L.A, (v) => -Math.exp(v));
     await vec(p + 'mixer.D', L.D);
     await mat(p + 'mixer.out_proj.weight', L.outProj);
     if (L.outProjBias) await vec(p + 'mixer.out_proj.bias', L.outProjBias);

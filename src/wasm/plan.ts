@@ -156,9 +156,12 @@ export function planMemory(
   const vec = (name: string, n: number) => plan.alloc(name, n * 4);
   const mat = (name: string, rows: number, cols: number): Matrix => {
     const stored = ckpt.info(name).dtype;
-    const dt = matrixDType(stored, dtype);
+    // A GGUF Q8_0 / Q4_0 matrix stays in its own blocks (as stored, or when that layout is asked for).
+    const native = (ckpt.info(name) as { nativeQuant?: 'q8' | 'q4' }).nativeQuant;
+    const dt = native && (dtype === 'auto' || dtype === native) ? native : matrixDType(stored, dtype);
     if (dt === 'q8' || dt === 'q4') {
-      staging = Math.max(staging, Math.min(rows, quantChunkRows(cols, STORED_BYTES[stored] ?? 4)) * cols * (STORED_BYTES[stored] ?? 4));
+      anyQuant = true;
+      if (dt !== native) staging = Math.max(staging, Math.min(rows, quantChunkRows(cols, STORED_BYTES[stored] ?? 4)) * cols * (STORED_BYTES[stored] ?? 4));
       const qb = quantBytes(dt, rows, cols);
       return { ptr: plan.alloc(name, qb.quants), dtype: dt, rows, cols, scales: plan.alloc(name + '.scales', qb.scales) };
     }
@@ -166,6 +169,7 @@ export function planMemory(
     return { ptr: plan.alloc(name, bytes), dtype: dt, rows, cols, scales: 0 };
   };
   let staging = 0;
+  let anyQuant = false;
   const layers: LayerPlan[] = [];
   for (let i = spec.layer0; i < spec.layer1; i++) {
     const p = `backbone.layers.${i}.`;
@@ -191,7 +195,7 @@ export function planMemory(
   const nL = spec.layer1 - spec.layer0;
   const weightBytes = plan.size - base;
   const C = chunkSize;
-  const quantized = dtype === 'q8' || dtype === 'q4';
+  const quantized = anyQuant;
   const nbMax = blocksPerRow(Math.max(Dm, E, R));
   const scratch: ScratchPlan = {
     ids: plan.alloc('ids', C * 4),
