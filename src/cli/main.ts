@@ -17,12 +17,14 @@ import { compareCommand } from './compare.ts';
 import { PROGRAM, UsageError, type Command } from './common.ts';
 import { generateCommand } from './generate.ts';
 import { infoCommand } from './info.ts';
+import { perplexityCommand } from './perplexity.ts';
+import { scoreCommand } from './score.ts';
 import { serveCommand } from './serve.ts';
 import { tokenizeCommand } from './tokenize.ts';
 import { traceCommand } from './trace.ts';
 
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, serveCommand, tokenizeCommand, infoCommand, traceCommand, compareCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, serveCommand, tokenizeCommand, infoCommand, traceCommand, compareCommand, perplexityCommand, scoreCommand];
 
 /** The program's help. */
 export function programHelp(): string {

@@ -1,0 +1,134 @@
+/**
+ * `falcon-mamba perplexity --model M --file F`: the perplexity of a whole file in one streaming pass (or
+ * llama-perplexity's windows with --ctx), as JSON on stdout; --save-logits / --kld for the KL divergence of
+ * another run (q8, q4, another backend) against a saved one. docs/eval.md explains the numbers.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import process from 'node:process';
+import { InputError } from '../errors.ts';
+import { decodeTopK, encodeTopK, perplexity, type PerplexityResult } from '../eval/index.ts';
+import { backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, UsageError, type Command } from './common.ts';
+import { countBar, encodeText, interruptSignal } from './eval-common.ts';
+
+const NAME = 'perplexity';
+
+const OPTIONS = {
+  ...MODEL_OPTIONS,
+  file: { type: 'string', short: 'f' },
+  ctx: { type: 'string' },
+  tokens: { type: 'string' },
+  'save-logits': { type: 'string' },
+  'top-k': { type: 'string' },
+  kld: { type: 'string' },
+} as const;
+
+const HELP = `Usage: falcon-mamba perplexity --model DIR --file TEXT [options]
+
+The perplexity of a text file: one streaming pass over every token in constant memory (a Mamba model has no
+context window), or llama-perplexity's windowed rule with --ctx. Prints JSON on stdout: tokens, predictions,
+total and mean NLL (nats), perplexity and their standard errors.
+
+Options:
+  --file, -f PATH        the text (UTF-8), tokenized as the tokenizer config says (BOS first when it adds one)
+  --ctx N                llama-perplexity's rule: windows of N tokens from a fresh state, BOS first in each (when
+                         the tokenizer adds one), only the second half of each window scored, the tail dropped
+  --tokens N             score only the first N tokens of the text
+  --save-logits PATH     save each scored position's top-k log-probabilities (a compact versioned file)
+  --top-k K              log-probabilities kept per position by --save-logits (default 16)
+  --kld PATH             compare with a file saved by --save-logits: mean/max KL divergence, top-1 agreement,
+                         mean logit error (same text, --tokens and --ctx)
+${MODEL_OPTIONS_HELP}
+
+Example: falcon-mamba perplexity --model models/demo --file fixtures/demo/heldout.txt --ctx 512`;
+
+/** The JSON the command prints. */
+function report(r: PerplexityResult, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    ...extra,
+    mode: r.mode.kind,
+    ...(r.mode.ctx !== undefined ? { ctx: r.mode.ctx, windows: r.windows, bosTokenId: r.mode.bosTokenId ?? null } : {}),
+    tokens: r.tokens,
+    predictions: r.count,
+    nllSum: r.nllSum,
+    meanNll: r.meanNll,
+    meanNllStdErr: r.meanNllStdErr,
+    perplexity: r.perplexity,
+    perplexityStdErr: r.perplexityStdErr,
+    ...(r.kld ? { kld: r.kld } : {}),
+  };
+}
+
+export const perplexityCommand: Command = {
+  name: NAME,
+  summary: 'perplexity of a text file (streaming or windowed), KL divergence against saved log-probabilities',
+  help: HELP,
+  async run(argv) {
+    const { values: v } = parse(NAME, argv, OPTIONS);
+    if (v.help) {
+      process.stdout.write(HELP + '\n');
+      return 0;
+    }
+    const dir = modelFlag(NAME, v.model);
+    if (v.file === undefined) throw new UsageError('--file PATH is required', NAME);
+    const ctx = numberFlag(NAME, 'ctx', v.ctx, { integer: true, min: 4 });
+    const limit = numberFlag(NAME, 'tokens', v.tokens, { integer: true, min: 2 });
+    const topK = numberFlag(NAME, 'top-k', v['top-k'], { integer: true, min: 1, max: 1024 });
+    if (topK !== undefined && v['save-logits'] === undefined) throw new UsageError('--top-k needs --save-logits', NAME);
+    const flags = { backend: backendFlag(NAME, v.backend), dtype: dtypeFlag(NAME, v.dtype), threads: numberFlag(NAME, 'threads', v.threads, { integer: true, min: 1 }) };
+
+    let text: string;
+    try {
+      text = await readFile(v.file, 'utf8');
+    } catch (e) {
+      throw new InputError(`${v.file}: cannot read: ${(e as Error).message}`);
+    }
+    const compare = v.kld !== undefined ? decodeTopK(await readBytes(v.kld), v.kld) : undefined;
+    const { model, files, loadMs } = await openModel(dir, flags);
+    const interrupt = interruptSignal();
+    const bar = await countBar(ctx ? `ppl (ctx ${ctx})` : 'ppl');
+    try {
+      const enc = encodeText(files, text);
+      const ids = limit !== undefined ? enc.ids.slice(0, limit) : enc.ids;
+      const t0 = performance.now();
+      let r: PerplexityResult;
+      try {
+        r = await perplexity(model, ids, {
+          ctx,
+          bosTokenId: ctx !== undefined ? enc.bos : undefined,
+          saveTopK: v['save-logits'] !== undefined ? (topK ?? 16) : undefined,
+          compare,
+          source: `${dir} (${model.backend}, dtype ${flags.dtype ?? 'auto'})`,
+          signal: interrupt.signal,
+          onProgress: (p) => bar.update(p.done, p.total, `PPL ${p.perplexity.toFixed(4)}${p.meanKld !== undefined ? ` KLD ${p.meanKld.toExponential(3)}` : ''}`),
+        });
+      } catch (e) {
+        if (interrupt.signal.aborted) {
+          bar.stop();
+          note('falcon-mamba: interrupted');
+          return 130;
+        }
+        if (e instanceof InputError && compare) throw new InputError(`${v.kld}: ${e.message}`);
+        throw e;
+      }
+      bar.stop();
+      const ms = performance.now() - t0;
+      if (r.topK) await writeFile(v['save-logits']!, encodeTopK(r.topK));
+      const out = report(r, { model: dir, backend: model.backend, dtype: flags.dtype ?? 'auto', file: v.file });
+      process.stdout.write(JSON.stringify(out, null, 1) + '\n');
+      note(`load ${(loadMs / 1000).toFixed(2)} s · ${r.count} predictions in ${(ms / 1000).toFixed(1)} s (${((r.count * 1000) / ms).toFixed(1)} tok/s)` + (r.topK ? ` · saved ${v['save-logits']}` : ''));
+      return 0;
+    } finally {
+      bar.stop();
+      interrupt.done();
+      await model.dispose();
+    }
+  },
+};
+
+async function readBytes(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new InputError(`${path}: cannot read: ${(e as Error).message}`);
+  }
+}
