@@ -116,34 +116,50 @@ export async function loadReferenceWeights(ckpt: Checkpoint | GgufCheckpoint, on
   };
 }
 
-/** Trace only: emits x_proj's dt (L, R), B (L, N) and C (L, N) as separate tensors (`suffix` "" or "_normed"). */
-function emitDtBC(
-  emit: (name: string, v: Float32Array, shape: number[]) => void,
-  dbc: Float32Array,
-  L: number,
-  R: number,
-  N: number,
-  suffix: string,
-): void {
-  const W = R + 2 * N;
-  const parts: [string, number, number][] = [['dt', 0, R], ['B', R, N], ['C', R + N, N]];
-  for (const [name, at, n] of parts) {
-    const out = new Float32Array(L * n);
-    for (let t = 0; t < L; t++) out.set(dbc.subarray(t * W + at, t * W + at + n), t * n);
-    emit(`mixer.x_proj.${name}${suffix}`, out, [L, n]);
-  }
-}
-
 /**
  * A linear layer with `ops.linear`'s contract: out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ (+ bias). The model
  * takes one so that a variant (bench/quant-quality.ts: quantized activations) reuses this block unchanged.
  */
 export type LinearFn = typeof linear;
 
+/** Every intermediate of one block over L tokens, by the names of docs/math.md (shapes in its symbols). */
+export interface BlockValues {
+  /** (L, H) RMSNorm of the block input (step 2) */
+  u: Float32Array;
+  /** (L, E) in_proj's first half, the SSM input (step 3) */
+  x: Float32Array;
+  /** (L, E) in_proj's second half, the gate (step 3) */
+  z: Float32Array;
+  /** (L, E) the causal conv of x, before silu (step 4) */
+  xConv: Float32Array;
+  /** (L, E) silu of it (step 5) */
+  xc: Float32Array;
+  /** (L, R+2N) x_proj's output [δr | B | C] (step 6) */
+  dbc: Float32Array;
+  /** (L, R+2N) the same after FalconMamba's three weightless norms (step 7); `dbc` itself for Mamba */
+  dbcNormed: Float32Array;
+  /** (L, E) dt_proj's output, before softplus (step 8) */
+  delta: Float32Array;
+  /** The unfused scan (steps 9, 12, 13), only when asked for: the fused scan never holds them. */
+  scan: { dt: Float32Array; yScan: Float32Array; ySkip: Float32Array } | null;
+  /** (L, E) the gated scan output (step 14) */
+  y: Float32Array;
+  /** (L, H) out_proj's output, added to the residual stream (steps 15–16) */
+  o: Float32Array;
+}
+
+/** Columns [c0, c0 + n) of a (L, stride) array, as a fresh (L, n) array. */
+function columns(a: Float32Array, L: number, stride: number, c0: number, n: number): Float32Array {
+  const out = new Float32Array(L * n);
+  for (let t = 0; t < L; t++) out.set(a.subarray(t * stride + c0, t * stride + c0 + n), t * n);
+  return out;
+}
+
 /**
- * One Mamba block over L tokens (HF `MambaBlock` + `slow_forward`), updating `h` (L, D) in place and the
- * layer's slices of the state. `conv` is this layer's (E, K−1) conv state, `ssm` its (E, N) SSM state; `lin`
- * computes its four linear layers.
+ * One Mamba block over L tokens (HF `MambaBlock` + `slow_forward`; docs/math.md steps 2–16), updating `h` (L, H)
+ * in place and the layer's slices of the state: `conv` (E, K−1), `ssm` (E, N). `lin` computes its four linear
+ * layers. With `scanParts` the scan runs unfused ({@link selectiveScanParts}, then the gate): the same
+ * arithmetic as the fused one, so the outputs are the same bits, with Δ and the scan's partial sums kept.
  */
 export function mambaBlock(
   c: ModelConfig,
@@ -152,87 +168,85 @@ export function mambaBlock(
   L: number,
   conv: Float32Array,
   ssm: Float32Array,
-  trace?: TraceHook,
-  prefix = '',
   lin: LinearFn = linear,
-): void {
-  const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R } = c;
-  const emit = (name: string, v: Float32Array, shape: number[]) => trace?.(prefix + name, v, shape);
-  emit('input', h, [L, Dm]);
-
-  const u = new Float32Array(L * Dm);
-  rmsNorm(u, h, w.norm, L, Dm, c.normEps);
-  emit('norm', u, [L, Dm]);
-
-  // in_proj → (L, 2E); the first E columns are x, the last E the gate z.
-  const xz = new Float32Array(L * 2 * E);
-  lin(xz, u, w.inProj, w.inProjBias, L, Dm, 2 * E);
-  const x = new Float32Array(L * E);
-  const z = new Float32Array(L * E);
-  for (let t = 0; t < L; t++) {
-    x.set(xz.subarray(t * 2 * E, t * 2 * E + E), t * E);
-    z.set(xz.subarray(t * 2 * E + E, (t + 1) * 2 * E), t * E);
-  }
-  emit('mixer.in_proj.x', x, [L, E]);
-  emit('mixer.in_proj.z', z, [L, E]);
-
-  // Causal depthwise conv over time, then silu.
-  const xc = new Float32Array(L * E);
-  if (L === 1) causalConv1dStep(xc, x, w.convWeight, w.convBias, conv, E, K);
-  else causalConv1d(xc, x, w.convWeight, w.convBias, conv, L, E, K);
-  emit('mixer.conv1d.pre_silu', xc, [L, E]);
-  for (let i = 0; i < xc.length; i++) xc[i] = silu(xc[i]);
-  emit('mixer.conv1d.out', xc, [L, E]);
-
-  // The conv state left for the next call (E, K−1): final once the conv has run.
-  emit('mixer.conv_state', conv, [E, K - 1]);
-
-  // x_proj → dt (R), B (N), C (N) per token; FalconMamba normalizes each.
+  scanParts = false,
+): BlockValues {
+  const { dModel: H, dInner: E, dState: N, dConv: K, dtRank: R } = c;
   const W = R + 2 * N;
+
+  const u = new Float32Array(L * H);
+  rmsNorm(u, h, w.norm, L, H, c.normEps);
+
+  const xz = new Float32Array(L * 2 * E);
+  lin(xz, u, w.inProj, w.inProjBias, L, H, 2 * E);
+  const x = columns(xz, L, 2 * E, 0, E);
+  const z = columns(xz, L, 2 * E, E, E);
+
+  const xConv = new Float32Array(L * E);
+  if (L === 1) causalConv1dStep(xConv, x, w.convWeight, w.convBias, conv, E, K);
+  else causalConv1d(xConv, x, w.convWeight, w.convBias, conv, L, E, K);
+  const xc = xConv.map(silu);
+
   const dbc = new Float32Array(L * W);
   lin(dbc, xc, w.xProj, null, L, E, W);
-  emit('mixer.x_proj.out', dbc, [L, W]);
-  if (trace) emitDtBC(emit, dbc, L, R, N, '');
+  let dbcNormed = dbc;
   if (c.dtBCNorm) {
-    dtBCRmsNorm(dbc, L, R, N, c.mixerRmsEps);
-    if (trace) emitDtBC(emit, dbc, L, R, N, '_normed');
+    dbcNormed = dbc.slice();
+    dtBCRmsNorm(dbcNormed, L, R, N, c.mixerRmsEps);
   }
 
-  // dt_proj (with bias) → delta (L, E); softplus happens inside the scan.
-  const dtRows = new Float32Array(L * R);
-  for (let t = 0; t < L; t++) dtRows.set(dbc.subarray(t * W, t * W + R), t * R);
   const delta = new Float32Array(L * E);
-  lin(delta, dtRows, w.dtProj, w.dtProjBias, L, R, E);
-  emit('mixer.dt_proj.out', delta, [L, E]);
+  lin(delta, columns(dbcNormed, L, W, 0, R), w.dtProj, w.dtProjBias, L, R, E);
 
-  // Selective scan with D skip and silu(z) gate.
+  // B and C are read in place from [δr | B | C] with row stride R+2N; softplus(δ) happens inside the scan.
+  const B = dbcNormed.subarray(R);
+  const C = dbcNormed.subarray(R + N);
   const y = new Float32Array(L * E);
-  const B = dbc.subarray(R);
-  const C = dbc.subarray(R + N);
-  // Trace only: the scan fuses softplus, the recurrence, the D skip and the gate; recompute the unfused
-  // parts from a copy of the starting state (same arithmetic, so they agree with the fused output exactly).
-  const ssmBefore = trace ? ssm.slice() : null;
-  if (L === 1) selectiveScanStep(y, xc, delta, w.A, B, C, w.D, z, ssm, E, N);
+  let scan: BlockValues['scan'] = null;
+  if (scanParts) {
+    scan = { dt: new Float32Array(L * E), yScan: new Float32Array(L * E), ySkip: new Float32Array(L * E) };
+    selectiveScanParts(scan.dt, scan.yScan, scan.ySkip, xc, delta, w.A, B, C, w.D, ssm, L, E, N, W);
+    for (let i = 0; i < y.length; i++) y[i] = Math.fround(scan.ySkip[i] * silu(z[i]));
+  } else if (L === 1) selectiveScanStep(y, xc, delta, w.A, B, C, w.D, z, ssm, E, N);
   else selectiveScan(y, xc, delta, w.A, B, C, w.D, z, ssm, L, E, N, W);
-  if (ssmBefore) {
-    const dt = new Float32Array(L * E);
-    const yScan = new Float32Array(L * E);
-    const ySkip = new Float32Array(L * E);
-    selectiveScanParts(dt, yScan, ySkip, xc, delta, w.A, B, C, w.D, ssmBefore, L, E, N, W);
-    emit('mixer.dt', dt, [L, E]);
-    emit('mixer.A', w.A, [E, N]);
-    emit('mixer.scan.y', yScan, [L, E]);
-    emit('mixer.ssm_state', ssm, [E, N]);
-    emit('mixer.scan.y_D', ySkip, [L, E]);
-  }
-  emit('mixer.gated', y, [L, E]);
 
-  // out_proj and the residual add.
-  const o = new Float32Array(L * Dm);
-  lin(o, y, w.outProj, w.outProjBias, L, E, Dm);
-  emit('mixer.out_proj.out', o, [L, Dm]);
+  const o = new Float32Array(L * H);
+  lin(o, y, w.outProj, w.outProjBias, L, E, H);
   for (let i = 0; i < h.length; i++) h[i] = Math.fround(h[i] + o[i]);
-  emit('output', h, [L, Dm]);
+  return { u, x, z, xConv, xc, dbc, dbcNormed, delta, scan, y, o };
+}
+
+/**
+ * The trace of one block (the oracle, docs/oracle.md): its values under the names and in the order of
+ * `TRACE_LAYER_STAGES` (src/oracle/names.ts). `input` is emitted by the caller before the block runs;
+ * `conv` and `ssm` are the layer's states after it.
+ */
+function traceBlock(emit: (name: string, v: Float32Array, shape: number[]) => void, c: ModelConfig, w: LayerWeights, v: BlockValues, h: Float32Array, conv: Float32Array, ssm: Float32Array, L: number): void {
+  const { dModel: H, dInner: E, dState: N, dConv: K, dtRank: R } = c;
+  const W = R + 2 * N;
+  const dtBC = (a: Float32Array, suffix: string) => {
+    emit(`mixer.x_proj.dt${suffix}`, columns(a, L, W, 0, R), [L, R]);
+    emit(`mixer.x_proj.B${suffix}`, columns(a, L, W, R, N), [L, N]);
+    emit(`mixer.x_proj.C${suffix}`, columns(a, L, W, R + N, N), [L, N]);
+  };
+  emit('norm', v.u, [L, H]);
+  emit('mixer.in_proj.x', v.x, [L, E]);
+  emit('mixer.in_proj.z', v.z, [L, E]);
+  emit('mixer.conv1d.pre_silu', v.xConv, [L, E]);
+  emit('mixer.conv1d.out', v.xc, [L, E]);
+  emit('mixer.conv_state', conv, [E, K - 1]);
+  emit('mixer.x_proj.out', v.dbc, [L, W]);
+  dtBC(v.dbc, '');
+  if (c.dtBCNorm) dtBC(v.dbcNormed, '_normed');
+  emit('mixer.dt_proj.out', v.delta, [L, E]);
+  emit('mixer.dt', v.scan!.dt, [L, E]);
+  emit('mixer.A', w.A, [E, N]);
+  emit('mixer.scan.y', v.scan!.yScan, [L, E]);
+  emit('mixer.ssm_state', ssm, [E, N]);
+  emit('mixer.scan.y_D', v.scan!.ySkip, [L, E]);
+  emit('mixer.gated', v.y, [L, E]);
+  emit('mixer.out_proj.out', v.o, [L, H]);
+  emit('output', h, [L, H]);
 }
 
 /** The reference implementation of {@link Model}. */
@@ -273,7 +287,10 @@ export class ReferenceModel implements Model {
     for (let i = 0; i < c.nLayer; i++) {
       const conv = state.conv.subarray(i * convPer, (i + 1) * convPer);
       const ssm = state.ssm.subarray(i * ssmPer, (i + 1) * ssmPer);
-      mambaBlock(c, this.weights.layers[i], h, L, conv, ssm, trace, `layers.${i}.`, this.lin);
+      const p = `layers.${i}.`;
+      trace?.(p + 'input', h, [L, Dm]);
+      const v = mambaBlock(c, this.weights.layers[i], h, L, conv, ssm, this.lin, trace !== undefined);
+      if (trace) traceBlock((name, a, shape) => trace(p + name, a, shape), c, this.weights.layers[i], v, h, conv, ssm, L);
     }
     state.position += L;
     const rows = allLogits ? L : 1;
