@@ -17,7 +17,7 @@ import { StateCache } from './cache.ts';
 import { ApiError, badField } from './errors.ts';
 import { Metrics } from './metrics.ts';
 import { chatCompletions, completions, type HandlerContext } from './openai.ts';
-import { encodeChat, endOfTurnIds, requireObject, type RequestDefaults, type ServerTokenizer } from './protocol.ts';
+import { ChatEncoder, endOfTurnIds, requireObject, type RequestDefaults, type ServerTokenizer } from './protocol.ts';
 import { Scheduler } from './scheduler.ts';
 
 /** Options of {@link createServer}. */
@@ -139,7 +139,8 @@ export function createServer(model: Model, tokenizer: ServerTokenizer | Tokenize
   });
   const shutdown = new AbortController();
   let closing = false;
-  const h: HandlerContext = { scheduler, tokenizer: tk, defaults, modelId, shutdown: shutdown.signal };
+  const chat = new ChatEncoder(tk, defaults.chatFallback);
+  const h: HandlerContext = { scheduler, tokenizer: tk, chat, defaults, modelId, shutdown: shutdown.signal };
   const metrics = new Metrics();
   const created = Math.floor(Date.now() / 1000);
 
@@ -176,7 +177,7 @@ export function createServer(model: Model, tokenizer: ServerTokenizer | Tokenize
     if (b.messages !== undefined) {
       if (!Array.isArray(b.messages)) throw badField('messages', "'messages' must be an array");
       try {
-        ids = encodeChat(tk, b.messages as never, defaults.chatFallback).ids;
+        ids = chat.encode(b.messages as never).ids;
       } catch (e) {
         throw badField('messages', `the chat template cannot render these messages: ${(e as Error).message}`);
       }

@@ -56,9 +56,10 @@ interface DiskEntry {
 
 const FILE_RE = /^[0-9a-f]{8}-[0-9a-f]{8}-\d+\.fmstate$/;
 
-/** The hash keys of every prefix `ids[0..p)`, p = 1..n (index p−1). */
-export function prefixKeys(ids: ArrayLike<number>, n = ids.length): string[] {
-  const keys: string[] = new Array(n);
+/** The two running 32-bit hashes of every prefix `ids[0..p)`, p = 1..n (index p−1). */
+function prefixHashes(ids: ArrayLike<number>, n: number): [Uint32Array, Uint32Array] {
+  const ha = new Uint32Array(n);
+  const hb = new Uint32Array(n);
   let a = 0x811c9dc5;
   let b = 0x9747b28c;
   for (let i = 0; i < n; i++) {
@@ -69,9 +70,20 @@ export function prefixKeys(ids: ArrayLike<number>, n = ids.length): string[] {
       b = Math.imul(b ^ byte, 0x5bd1e995);
       b ^= b >>> 15;
     }
-    keys[i] = `${(a >>> 0).toString(16).padStart(8, '0')}-${(b >>> 0).toString(16).padStart(8, '0')}-${i + 1}`;
+    ha[i] = a;
+    hb[i] = b;
   }
-  return keys;
+  return [ha, hb];
+}
+
+function keyOf(ha: Uint32Array, hb: Uint32Array, p: number): string {
+  return `${ha[p - 1].toString(16).padStart(8, '0')}-${hb[p - 1].toString(16).padStart(8, '0')}-${p}`;
+}
+
+/** The hash keys of every prefix `ids[0..p)`, p = 1..n (index p−1). */
+export function prefixKeys(ids: ArrayLike<number>, n = ids.length): string[] {
+  const [ha, hb] = prefixHashes(ids, n);
+  return Array.from({ length: n }, (_, i) => keyOf(ha, hb, i + 1));
 }
 
 function sameIds(a: Uint32Array | readonly number[], b: ArrayLike<number>, n: number): boolean {
@@ -80,11 +92,17 @@ function sameIds(a: Uint32Array | readonly number[], b: ArrayLike<number>, n: nu
   return true;
 }
 
+function lengthOfKey(key: string): number {
+  return Number(key.slice(key.lastIndexOf('-') + 1));
+}
+
 /** Prefix → state snapshots in memory (LRU) and optionally on disk. */
 export class StateCache {
   readonly stats: CacheStats = { hits: 0, misses: 0, diskHits: 0, reusedTokens: 0, stores: 0, evictions: 0, diskErrors: 0 };
   /** Insertion order is recency order: a hit moves the entry to the end. */
   private readonly memory = new Map<string, Entry>();
+  /** How many snapshots (memory and disk) hold a prefix of each length: a lookup only builds keys where one may hit. */
+  private readonly lengths = new Map<number, number>();
   private memoryBytes = 0;
   private readonly disk = new Map<string, DiskEntry>();
   private diskBytes = 0;
@@ -97,6 +115,13 @@ export class StateCache {
     readonly options: StateCacheOptions,
   ) {
     this.maxDirBytes = options.maxDirBytes ?? Math.max(4 * options.maxBytes, 1 << 30);
+  }
+
+  private count(key: string, delta: number): void {
+    const p = lengthOfKey(key);
+    const c = (this.lengths.get(p) ?? 0) + delta;
+    if (c > 0) this.lengths.set(p, c);
+    else this.lengths.delete(p);
   }
 
   /** Bytes held in memory. */
@@ -124,7 +149,9 @@ export class StateCache {
         for (const name of await readdir(dir)) {
           if (!FILE_RE.test(name)) continue;
           const st = await stat(join(dir, name));
-          this.disk.set(name.slice(0, -'.fmstate'.length), { size: st.size, used: st.mtimeMs });
+          const key = name.slice(0, -'.fmstate'.length);
+          this.disk.set(key, { size: st.size, used: st.mtimeMs });
+          this.count(key, 1);
           this.diskBytes += st.size;
         }
       } catch {
@@ -145,9 +172,10 @@ export class StateCache {
       this.stats.misses++;
       return null;
     }
-    const keys = prefixKeys(ids, n);
+    const [ha, hb] = prefixHashes(ids, n);
     for (let p = n; p >= 1; p--) {
-      const key = keys[p - 1];
+      if (!this.lengths.has(p)) continue;
+      const key = keyOf(ha, hb, p);
       const m = this.memory.get(key);
       if (m && sameIds(m.ids, ids, p)) {
         this.memory.delete(key);
@@ -173,7 +201,8 @@ export class StateCache {
 
   /** Stores a snapshot of `state`, which holds exactly `ids[0..length)`. */
   put(ids: readonly number[], length: number, state: ModelState): void {
-    const key = prefixKeys(ids, length)[length - 1];
+    const [ha, hb] = prefixHashes(ids, length);
+    const key = keyOf(ha, hb, length);
     const existing = this.memory.get(key);
     if (existing && sameIds(existing.ids, ids, length)) {
       this.memory.delete(key);
@@ -201,12 +230,15 @@ export class StateCache {
     if (old) {
       this.memoryBytes -= old.bytes.byteLength + old.ids.byteLength;
       this.memory.delete(key);
+      this.count(key, -1);
     }
     this.memory.set(key, entry);
+    this.count(key, 1);
     this.memoryBytes += size;
     for (const [k, e] of this.memory) {
       if (this.memoryBytes <= this.options.maxBytes) break;
       this.memory.delete(k);
+      this.count(k, -1);
       this.memoryBytes -= e.bytes.byteLength + e.ids.byteLength;
       this.stats.evictions++;
     }
@@ -239,6 +271,7 @@ export class StateCache {
       await writeFile(tmp, bytes);
       await rename(tmp, join(dir, `${key}.fmstate`));
       this.disk.set(key, { size: bytes.byteLength, used: Date.now() });
+      this.count(key, 1);
       this.diskBytes += bytes.byteLength;
       while (this.diskBytes > this.maxDirBytes && this.disk.size > 1) {
         let oldest: string | null = null;
@@ -256,6 +289,7 @@ export class StateCache {
     const e = this.disk.get(key);
     if (!e) return;
     this.disk.delete(key);
+    this.count(key, -1);
     this.diskBytes -= e.size;
     unlink(join(this.options.dir!, `${key}.fmstate`)).catch(() => {});
   }

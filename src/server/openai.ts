@@ -5,7 +5,7 @@
  */
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { ApiError } from './errors.ts';
-import { parseChat, parseCompletion, type RequestDefaults, type ServerTokenizer } from './protocol.ts';
+import { parseChat, parseCompletion, type ChatEncoder, type RequestDefaults, type ServerTokenizer } from './protocol.ts';
 import type { JobResult, JobSpec, Scheduler } from './scheduler.ts';
 import type { Sequence, TokenLogprob, TokenOut } from './sequence.ts';
 
@@ -13,6 +13,8 @@ import type { Sequence, TokenLogprob, TokenOut } from './sequence.ts';
 export interface HandlerContext {
   scheduler: Scheduler;
   tokenizer: ServerTokenizer;
+  /** Encodes chats, remembering the message prefixes it has seen. */
+  chat: ChatEncoder;
   defaults: RequestDefaults;
   modelId: string;
   /** Aborted when the server shuts down and stops waiting for requests in flight. */
@@ -131,7 +133,7 @@ function chatLogprobs(t: Tokenizer, lps: readonly TokenLogprob[]) {
 /** POST /v1/chat/completions. */
 export async function chatCompletions(h: HandlerContext, body: unknown, requestSignal: AbortSignal | undefined): Promise<Response> {
   const tok = h.tokenizer.tokenizer;
-  const req = parseChat(body, h.tokenizer, h.defaults, [h.modelId]);
+  const req = parseChat(body, h.chat, h.defaults, [h.modelId]);
   const ctl = linkAbort(requestSignal, h.shutdown);
   const id = randomId('chatcmpl-');
   const created = Math.floor(Date.now() / 1000);

@@ -187,37 +187,111 @@ function messagesField(b: Body): ChatMessage[] {
   });
 }
 
+/** A chat encoded message by message: its ids, the boundaries (ids after each message) and its rendered text. */
+export interface EncodedChat {
+  /** The prompt's ids. */
+  ids: number[];
+  /** Token counts at the end of each message whose rendering extends the previous one (snapshot points). */
+  boundaries: number[];
+  /** The whole rendering, with the generation prompt. */
+  text: string;
+}
+
+interface PrefixEntry {
+  /** The JSON of the messages of this prefix, to check a hash hit. */
+  json: string;
+  /** The rendering up to the last boundary, its ids and the boundaries. */
+  done: string;
+  ids: number[];
+  boundaries: number[];
+}
+
+function fnv(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 /**
- * Renders the chat and encodes it message by message: the rendering of the first k messages is a prefix of
- * the whole one for the usual templates, so each message's new text is encoded on its own and its end is a
- * boundary (a snapshot point) whose ids do not depend on what follows. Where a template rewrites earlier
- * text (the prefix test fails), the boundaries stop and the rest is encoded in one piece.
+ * Renders chats and encodes them message by message: the rendering of the first k messages is a prefix of the
+ * whole one for the usual templates, so each message's new text is encoded on its own and its end is a boundary
+ * (a snapshot point) whose ids do not depend on what follows. Where a template rewrites earlier text (the prefix
+ * test fails), the boundaries stop and the rest is encoded in one piece.
+ *
+ * Rendering every prefix of a long history on each request costs O(messages²); the encoder remembers the
+ * prefixes it has encoded (an LRU of `capacity`), so a conversation's next turn renders only its new messages
+ * (and the whole chat once, for the generation prompt).
  */
-export function encodeChat(t: ServerTokenizer, messages: readonly ChatMessage[], fallback: boolean): { ids: number[]; boundaries: number[]; text: string } {
-  const render = (m: readonly ChatMessage[], gen: boolean) =>
-    renderChatTemplate(t.chatTemplate, m, { addGenerationPrompt: gen, bosToken: t.bosToken, eosToken: t.eosToken, fallback });
-  const full = render(messages, true);
-  const ids: number[] = [];
-  const boundaries: number[] = [];
-  let done = '';
-  for (let k = 1; k <= messages.length; k++) {
-    let r: string;
-    try {
-      r = render(messages.slice(0, k), false);
-    } catch {
-      continue; // a template that refuses a partial history (e.g. one that must end with a user turn)
-    }
-    if (!r.startsWith(done) || !full.startsWith(r) || r.length === done.length) continue;
-    ids.push(...t.tokenizer.encode(r.slice(done.length)));
-    boundaries.push(ids.length);
-    done = r;
+export class ChatEncoder {
+  private readonly prefixes = new Map<string, PrefixEntry>();
+
+  constructor(
+    private readonly t: ServerTokenizer,
+    private readonly fallback: boolean,
+    private readonly capacity = 256,
+  ) {}
+
+  private render(m: readonly ChatMessage[], gen: boolean): string {
+    return renderChatTemplate(this.t.chatTemplate, m, { addGenerationPrompt: gen, bosToken: this.t.bosToken, eosToken: this.t.eosToken, fallback: this.fallback });
   }
-  ids.push(...t.tokenizer.encode(full.slice(done.length)));
-  return { ids, boundaries, text: full };
+
+  /** Encodes `messages` with the generation prompt. */
+  encode(messages: readonly ChatMessage[]): EncodedChat {
+    const full = this.render(messages, true);
+    const jsons = messages.map((m) => JSON.stringify(m));
+    const keys: string[] = [];
+    let h = 0x811c9dc5;
+    let json = '';
+    for (let k = 0; k < messages.length; k++) {
+      h = fnv(h, jsons[k] + '\u0000');
+      keys.push(`${k + 1}:${h.toString(16)}`);
+    }
+    let from = 0;
+    let done = '';
+    let ids: number[] = [];
+    let boundaries: number[] = [];
+    for (let k = messages.length; k >= 1; k--) {
+      const e = this.prefixes.get(keys[k - 1]);
+      if (e && e.json === jsons.slice(0, k).join('\u0000') && full.startsWith(e.done)) {
+        this.prefixes.delete(keys[k - 1]);
+        this.prefixes.set(keys[k - 1], e);
+        [from, done, ids, boundaries] = [k, e.done, [...e.ids], [...e.boundaries]];
+        break;
+      }
+    }
+    json = jsons.slice(0, from).join('\u0000');
+    for (let k = from + 1; k <= messages.length; k++) {
+      json += (k > 1 ? '\u0000' : '') + jsons[k - 1];
+      let r: string | null;
+      try {
+        r = this.render(messages.slice(0, k), false);
+      } catch {
+        r = null; // a template that refuses a partial history (e.g. one that must end with a user turn)
+      }
+      if (r !== null && r.startsWith(done) && full.startsWith(r) && r.length > done.length) {
+        ids.push(...this.t.tokenizer.encode(r.slice(done.length)));
+        boundaries.push(ids.length);
+        done = r;
+      }
+      this.remember(keys[k - 1], { json, done, ids: [...ids], boundaries: [...boundaries] });
+    }
+    ids.push(...this.t.tokenizer.encode(full.slice(done.length)));
+    return { ids, boundaries, text: full };
+  }
+
+  private remember(key: string, e: PrefixEntry): void {
+    this.prefixes.delete(key);
+    this.prefixes.set(key, e);
+    if (this.prefixes.size > this.capacity) this.prefixes.delete(this.prefixes.keys().next().value!);
+  }
+}
+
+/** {@link ChatEncoder.encode} without memory (one request). */
+export function encodeChat(t: ServerTokenizer, messages: readonly ChatMessage[], fallback: boolean): EncodedChat {
+  return new ChatEncoder(t, fallback, 0).encode(messages);
 }
 
 /** Validates a POST /v1/chat/completions body. */
-export function parseChat(body: unknown, t: ServerTokenizer, d: RequestDefaults, modelIds: readonly string[]): ChatRequest {
+export function parseChat(body: unknown, encoder: ChatEncoder, d: RequestDefaults, modelIds: readonly string[]): ChatRequest {
   const b = requireObject(body);
   checkModel(b, modelIds);
   const messages = messagesField(b);
@@ -232,16 +306,16 @@ export function parseChat(body: unknown, t: ServerTokenizer, d: RequestDefaults,
   const maxTokens = maxTokensField(b, d, d.chatMaxTokens);
   const n = nField(b, d);
   const spec = sequenceSpec(b, d, maxTokens, [...d.eosTokenIds, ...d.chatEosTokenIds], logprobs ? (top ?? 0) : null);
-  let encoded: ReturnType<typeof encodeChat>;
+  let encoded: EncodedChat;
   try {
-    encoded = encodeChat(t, messages, d.chatFallback);
+    encoded = encoder.encode(messages);
   } catch (e) {
     throw badField('messages', `the chat template cannot render these messages: ${(e as Error).message}`);
   }
   checkPromptLength(encoded.ids.length, d, 'messages');
   const after = (replyText: string): number[] | null => {
     try {
-      const next = encodeChat(t, [...messages, { role: 'assistant', content: replyText }], d.chatFallback);
+      const next = encoder.encode([...messages, { role: 'assistant', content: replyText }]);
       const last = next.boundaries[next.boundaries.length - 1];
       return last !== undefined && next.boundaries.length > encoded.boundaries.length ? next.ids.slice(0, last) : null;
     } catch {
