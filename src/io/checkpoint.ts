@@ -7,21 +7,20 @@
  * file and tensor. Nothing is widened here: callers read one tensor at a time in its stored dtype, so a
  * 14.5 GB bf16 checkpoint never needs a second full copy.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseConfig, type ModelConfig } from '../config.ts';
 import { CheckpointError, ConfigError } from '../errors.ts';
+import { readTextFile } from './files.ts';
 import { readSafetensorsHeader, readTensorBytes, readTensorInto, toF32, type DType, type TensorInfo } from './safetensors.ts';
 
-/** Reads and parses a JSON file, naming it in any error. Returns `undefined` if the file is absent and optional. */
+/**
+ * Reads and parses a JSON file (a regular file of at most 16 MiB, see src/io/files.ts), naming it in any
+ * error. Returns `undefined` if the file is absent and optional.
+ */
 export async function readJsonFile(path: string, optional = false): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    if (optional) return undefined;
-    throw new ConfigError(`${path}: cannot read the file`);
-  }
+  const text = await readTextFile(path, ConfigError, { optional, what: 'JSON file' });
+  if (text === undefined) return undefined;
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -101,6 +100,16 @@ export class Checkpoint {
       const t = found.get('backbone.embedding.weight')!;
       found.delete('backbone.embedding.weight');
       found.set('backbone.embeddings.weight', { ...t, name: 'backbone.embeddings.weight' });
+    }
+    // Check the layer count against the tensors before building per-layer tables: a config.json saying
+    // 16,777,216 layers would otherwise build 200 M names (20–40 s, 2 GB) before the first missing tensor.
+    const layers = new Set<number>();
+    for (const name of found.keys()) {
+      const m = /^backbone\.layers\.(\d+)\./.exec(name);
+      if (m) layers.add(Number(m[1]));
+    }
+    if (config.nLayer > layers.size) {
+      throw new CheckpointError(`${configPath}: num_hidden_layers is ${config.nLayer} but the checkpoint in ${dir} has tensors for ${layers.size} layers`);
     }
     const expected = expectedTensors(config);
     const tensors = new Map<string, TensorInfo>();

@@ -6,9 +6,9 @@
  * instruct tokenizer, for example, renames ids 7–11 (`assistant`, `<|begin_of_text|>`, `<|im_start|>`,
  * `<|im_end|>`, `<|end_of_text|>`), and the base model has no BOS at all.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TokenizerError } from '../errors.ts';
+import { readTextFile } from '../io/files.ts';
 import { renderChatTemplate, type ChatMessage, type ChatTemplateOptions } from './chat.ts';
 import { Tokenizer, type TokenizerOptions } from './tokenizer.ts';
 
@@ -43,13 +43,8 @@ export interface TokenizerFiles {
 }
 
 async function readOptionalJson(path: string): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new TokenizerError(`${path}: cannot read: ${(e as Error).message}`);
-  }
+  const text = await readOptionalText(path);
+  if (text === undefined) return undefined;
   try {
     const v = JSON.parse(text);
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('expected a JSON object');
@@ -59,13 +54,9 @@ async function readOptionalJson(path: string): Promise<Record<string, unknown> |
   }
 }
 
-async function readOptionalText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new TokenizerError(`${path}: cannot read: ${(e as Error).message}`);
-  }
+/** A regular file of at most 16 MiB (src/io/files.ts: a FIFO or /dev/zero in a model folder must not hang us). */
+function readOptionalText(path: string): Promise<string | undefined> {
+  return readTextFile(path, TokenizerError, { optional: true, what: 'tokenizer file' });
 }
 
 /** A special token entry: a string, or an AddedToken object `{content, ...}` (transformers writes both). */

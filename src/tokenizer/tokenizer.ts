@@ -13,8 +13,8 @@
  * the GPT-2 regex split, before the byte map, `Digits` and `Split`, since what follows is a function of the
  * piece alone; a cache hit skips all of it.
  */
-import { readFile } from 'node:fs/promises';
 import { TokenizerError } from '../errors.ts';
+import { readTextFile } from '../io/files.ts';
 import { AddedVocabulary, assignAddedIds, parseAddedTokens, type AddedToken, type Segment } from './added.ts';
 import { BpeModel } from './bpe.ts';
 import { byteLevelTokenBytes, replaceLoneSurrogates } from './bytes.ts';
@@ -43,6 +43,9 @@ export interface TokenizerOptions {
   /** Most pre-tokens kept in the encode cache (default 65,536); 0 disables caching. */
   cacheSize?: number;
 }
+
+/** Largest tokenizer.json read (the largest in use, Gemma's, is ~35 MB). */
+export const MAX_TOKENIZER_BYTES = 256 << 20;
 
 /**
  * Deepest nesting of objects and arrays accepted in a tokenizer.json: HF reads it with serde_json, whose
@@ -146,12 +149,7 @@ export class Tokenizer {
    * @throws TokenizerError when the file cannot be read or used
    */
   static async fromFile(path: string, options: TokenizerOptions = {}): Promise<Tokenizer> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      throw new TokenizerError(`${path}: cannot read tokenizer file: ${(e as Error).message}`);
-    }
+    const text = (await readTextFile(path, TokenizerError, { maxBytes: MAX_TOKENIZER_BYTES, what: 'tokenizer file' }))!;
     return Tokenizer.fromJSON(text, path, options);
   }
 
