@@ -125,7 +125,12 @@ export function parseConfig(raw: unknown, source = 'config.json'): ModelConfig {
   const dModel = positiveInt(c, 'hidden_size', source);
   const expand = positiveNumber(c, 'expand', source, 2);
   // intermediate_size wins over expand: HF sets explicit kwargs after computing the default.
-  const dInner = positiveInt(c, 'intermediate_size', source, Math.trunc(expand * dModel));
+  // HF: intermediate_size = int(expand * hidden_size); refuse the 0 (or less) that a tiny expand gives.
+  const fromExpand = Math.trunc(expand * dModel);
+  if ((c.intermediate_size === undefined || c.intermediate_size === null) && !(fromExpand >= 1 && fromExpand <= 1 << 24)) {
+    throw new ConfigError(`${source}: field "expand" = ${expand} gives intermediate size ${fromExpand} (int(expand × hidden_size)); it must be a positive integer ≤ ${1 << 24}`);
+  }
+  const dInner = positiveInt(c, 'intermediate_size', source, fromExpand);
   let dtRank: number;
   const rawRank = c.time_step_rank;
   if (rawRank === undefined || rawRank === null || rawRank === 'auto') dtRank = Math.ceil(dModel / 16);
