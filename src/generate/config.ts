@@ -58,17 +58,32 @@ export function parseGenerationConfig(raw: unknown, model: ModelConfig, source =
   if (doSample !== undefined && doSample !== null && typeof doSample !== 'boolean') throw new ConfigError(`${source}: field "do_sample" must be true or false`);
   const eos = r.eos_token_id === undefined || r.eos_token_id === null ? model.eosTokenId : tokenIdList(r.eos_token_id, 'eos_token_id', source);
   const topK = num(r, 'top_k', source);
+  // Ranges as transformers' GenerationConfig.validate and its logits processors check them, naming the field.
+  const check = (key: string, v: number | undefined, ok: (v: number) => boolean, want: string): void => {
+    if (v !== undefined && !ok(v)) throw new ConfigError(`${source}: field "${key}" must be ${want}, got ${v}`);
+  };
+  const temperature = num(r, 'temperature', source);
+  const topP = num(r, 'top_p', source);
+  const minP = num(r, 'min_p', source);
+  const repetitionPenalty = num(r, 'repetition_penalty', source);
+  const maxNewTokens = num(r, 'max_new_tokens', source);
+  check('temperature', temperature, (v) => v >= 0, 'a number ≥ 0');
+  check('top_k', topK, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0');
+  check('top_p', topP, (v) => v > 0 && v <= 1, 'in (0, 1]');
+  check('min_p', minP, (v) => v >= 0 && v <= 1, 'in [0, 1]');
+  check('repetition_penalty', repetitionPenalty, (v) => v > 0, 'a number > 0');
+  check('max_new_tokens', maxNewTokens, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0');
   return {
     eosTokenIds: [...eos],
     bosTokenId: single('bos_token_id', model.bosTokenId),
     padTokenId: single('pad_token_id', model.padTokenId),
     doSample: doSample === true,
-    temperature: num(r, 'temperature', source),
-    topK: topK === undefined ? undefined : Math.trunc(topK),
-    topP: num(r, 'top_p', source),
-    minP: num(r, 'min_p', source),
-    repetitionPenalty: num(r, 'repetition_penalty', source),
-    maxNewTokens: num(r, 'max_new_tokens', source),
+    temperature,
+    topK,
+    topP,
+    minP,
+    repetitionPenalty,
+    maxNewTokens,
   };
 }
 

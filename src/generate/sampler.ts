@@ -18,6 +18,7 @@
  * Greedy decoding skips steps 2–5 (HF applies warpers only with `do_sample=True`) but keeps the repetition
  * penalty, as HF does. Each step writes `−∞` in place, exactly like the HF processors mask scores.
  */
+import { InputError } from '../errors.ts';
 
 /** Sampling options. Every one is optional; the defaults disable the step. */
 export interface SamplerOptions {
@@ -91,7 +92,15 @@ export function applyRepetitionPenalty(logits: Float32Array, seen: Iterable<numb
 /** Step 2, HF `TemperatureLogitsWarper`: ℓ ← ℓ / T. In place. */
 export function applyTemperature(logits: Float32Array, temperature: number): void {
   if (temperature === 1) return;
-  for (let i = 0; i < logits.length; i++) logits[i] /= temperature;
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i] / temperature;
+    // A tiny temperature (1e-300) overflows f32: every draw would then be the same wrong token. transformers
+    // fails there too (torch.multinomial: "probability tensor contains either inf, nan or element < 0").
+    if (!Number.isFinite(Math.fround(x)) && Number.isFinite(logits[i])) {
+      throw new InputError(`temperature ${temperature} is too small: logit ${logits[i]} / ${temperature} overflows float32 (use temperature 0 for greedy decoding)`);
+    }
+    logits[i] = x;
+  }
 }
 
 /**
