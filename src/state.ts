@@ -150,6 +150,13 @@ export function decodeState(config: ModelConfig, bytes: Uint8Array): DecodedStat
   if (bytes.length > expected) throw new InputError(`loadState: ${bytes.length - expected} unexpected bytes after the state (expected ${expected} bytes)`);
   const conv = readF32(view, bytes, HEADER_BYTES, n.conv);
   const ssm = readF32(view, bytes, HEADER_BYTES + 4 * n.conv, n.ssm);
+  // A real state is finite (the scan decays it, the conv keeps past inputs); NaN or ±∞ is a damaged file,
+  // which would otherwise load silently and turn every later logit into NaN.
+  for (const [name, a] of [['conv', conv], ['ssm', ssm]] as const) {
+    for (let i = 0; i < a.length; i++) {
+      if (!Number.isFinite(a[i])) throw new InputError(`loadState: the ${name} state holds a non-finite value (${a[i]} at index ${i}); the file is damaged`);
+    }
+  }
   let metadata: unknown;
   if (metaLength > 0) {
     const at = HEADER_BYTES + 4 * (n.conv + n.ssm);
