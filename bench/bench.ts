@@ -225,6 +225,12 @@ for (const cfg of configs) {
     }
   }
   results.push(res);
+  // Each row as it ends, so a run cut short still says what it measured.
+  const said = (what: string, x: { decode: number; prefill: number } | { error: string } | undefined) =>
+    x && process.stderr.write(`bench:   ${what}: ${'error' in x ? `failed: ${x.error.split('\n')[0]}` : `decode ${x.decode.toFixed(2)} tok/s, prefill ${x.prefill.toFixed(2)} tok/s`}\n`);
+  said('ours', row);
+  said('baseline', res.base);
+  said('llama.cpp', res.llama);
 }
 measureCeilings('after the rows');
 
