@@ -254,6 +254,19 @@ export class ChatSession {
     if (!m || m.kind !== 'falcon-mamba-chat' || m.version !== 1 || !Array.isArray(m.messages) || typeof m.text !== 'string' || !Array.isArray(m.tokens)) {
       throw new InputError('this saved state is not a chat session (save one with ChatSession.save or /save in `falcon-mamba chat`)');
     }
+    // Every field is checked now, so a tampered file fails here and not a turn later.
+    const V = this.model.config.vocabSize;
+    const isId = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 0 && (x as number) < V;
+    const bad = (field: string): never => {
+      throw new InputError(`this saved chat has an invalid "${field}"`);
+    };
+    m.messages.forEach((msg, i) => {
+      const o = msg as unknown as Record<string, unknown>;
+      if (o === null || typeof o !== 'object' || typeof o.role !== 'string' || typeof o.content !== 'string') bad(`messages[${i}]`);
+    });
+    if (typeof m.hasState !== 'boolean') bad('hasState');
+    if (!m.tokens.every(isId)) bad('tokens');
+    if (m.pending !== null && m.pending !== undefined && !isId(m.pending)) bad('pending');
     this.messages = m.messages;
     this.text = m.hasState ? m.text : '';
     this.ids = m.hasState ? m.tokens : [];
