@@ -327,7 +327,7 @@ function blockDotsGen<Q>(out: usize, xq: usize, wq: usize, nb: i32, rows: i32): 
 // --------------------------------------------------------------------------------------------------- embed
 
 /**
- * out (L, D) = deq(wq, wd) (V, D)[ids (L)], Q8_0 table; `ids` points to L i32 values. Twin of `embed` on
+ * out (L, H) = deq(wq, wd) (V, H)[ids (L)], Q8_0 table; `ids` points to L i32 values. Twin of `embed` on
  * `dequantize(Q)` (exact: each value is the f32 product d·q). Scalar: L·D values per call, negligible per token.
  */
 export function embedQ8(out: usize, wq: usize, wd: usize, ids: usize, L: i32, D: i32): void {
@@ -344,7 +344,7 @@ export function embedQ8(out: usize, wq: usize, wd: usize, ids: usize, L: i32, D:
   }
 }
 
-/** out (L, D) = deq(wq, wd) (V, D)[ids (L)], Q4_0 table (nibble layout of linearQ4). Twin of `embed` on `dequantize(Q)`. */
+/** out (L, H) = deq(wq, wd) (V, H)[ids (L)], Q4_0 table (nibble layout of linearQ4). Twin of `embed` on `dequantize(Q)`. */
 export function embedQ4(out: usize, wq: usize, wd: usize, ids: usize, L: i32, D: i32): void {
   const nb = (D + 31) >> 5;
   for (let t = 0; t < L; t++) {

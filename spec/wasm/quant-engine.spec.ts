@@ -63,20 +63,20 @@ function twin(kind: 'q8' | 'q4', m: ReferenceModel): ReferenceModel {
     Q.set(W, quantize(kind, W, rows, cols));
     return W;
   };
-  const { dModel: D, dInner: E, dState: N, dtRank: R, vocabSize: V } = c;
-  const embQ = quantize(kind, w.embeddings, V, D);
+  const { dModel: H, dInner: E, dState: N, dtRank: R, vocabSize: V } = c;
+  const embQ = quantize(kind, w.embeddings, V, H);
   const embeddings = dequantize(embQ);
   Q.set(embeddings, embQ);
   const weights: Weights = {
     embeddings,
     normF: w.normF,
-    lmHead: w.lmHead === w.embeddings ? embeddings : quant(w.lmHead, V, D),
+    lmHead: w.lmHead === w.embeddings ? embeddings : quant(w.lmHead, V, H),
     layers: w.layers.map((l) => ({
       ...l,
-      inProj: quant(l.inProj, 2 * E, D),
+      inProj: quant(l.inProj, 2 * E, H),
       xProj: quant(l.xProj, R + 2 * N, E),
       dtProj: quant(l.dtProj, E, R),
-      outProj: quant(l.outProj, D, E),
+      outProj: quant(l.outProj, H, E),
     })),
   };
   const lin = (out: Float32Array, x: Float32Array, W: Float32Array, bias: Float32Array | null, L: number, inF: number, outF: number) => {
@@ -173,12 +173,12 @@ describe('quantization at load, in chunks of rows across threads', () => {
     const dir = join(SHARED, 'goldens', 'falcon-tiny-bf16', 'model');
     const ckpt = await Checkpoint.open(dir);
     const W = await ckpt.readF32('backbone.embeddings.weight');
-    const [V, D] = ckpt.info('backbone.embeddings.weight').shape;
-    expect(V * D * 2).toBeGreaterThan(8 << 20); // more than one chunk
+    const [V, H] = ckpt.info('backbone.embeddings.weight').shape;
+    expect(V * H * 2).toBeGreaterThan(8 << 20); // more than one chunk
     for (const kind of ['q8', 'q4'] as const) {
       const m = (await loadModel(dir, { backend: 'wasm', dtype: kind, threads: 2 })) as WasmModel;
       const e = m.parts[0].plan.embeddings!;
-      const ref = quantize(kind, W, V, D);
+      const ref = quantize(kind, W, V, H);
       const mem = m.parts[0].memory.buffer;
       expect(Buffer.compare(Buffer.from(new Uint8Array(mem, e.ptr, ref.quants.byteLength)), Buffer.from(ref.quants.buffer, ref.quants.byteOffset, ref.quants.byteLength))).toBe(0);
       expect(Buffer.compare(Buffer.from(new Uint8Array(mem, e.scales, ref.scales.byteLength)), Buffer.from(ref.scales.buffer, ref.scales.byteOffset, ref.scales.byteLength))).toBe(0);

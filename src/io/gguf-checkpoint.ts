@@ -22,10 +22,10 @@
  * with the layer-norm eps (1e-5 for FalconMamba-7B) where transformers uses `mixer_rms_eps` = 1e-6. This project
  * matches transformers, so the default is 1e-6; `mixerRmsEps: 'llama.cpp'` reproduces llama.cpp's choice.
  *
- * Tensors (ggml lists dimensions innermost first; `shape` below is row-major): `token_embd` (V, D), `output`,
- * `output_norm`, and per block `attn_norm`, `ssm_in` (2E, D), `ssm_conv1d.weight` (E, K) (HF: (E, 1, K)) and
+ * Tensors (ggml lists dimensions innermost first; `shape` below is row-major): `token_embd` (V, H), `output`,
+ * `output_norm`, and per block `attn_norm`, `ssm_in` (2E, H), `ssm_conv1d.weight` (E, K) (HF: (E, 1, K)) and
  * `.bias`, `ssm_x` (R+2N, E), `ssm_dt.weight` (E, R) and `.bias`, `ssm_a` (E, N) holding A = −exp(A_log) itself,
- * `ssm_d`, `ssm_out` (D, E). Tensors in a block format (Q8_0, Q4_K, …) are presented as F32 (`info().dtype`):
+ * `ssm_d`, `ssm_out` (H, E). Tensors in a block format (Q8_0, Q4_K, …) are presented as F32 (`info().dtype`):
  * reading one dequantizes it (src/reference/ggml-dequant.ts), so any backend that reads f32 runs the file's own
  * weights, exactly. `ggmlType(name)` tells what is stored, `readBlocks` reads the blocks as stored.
  */

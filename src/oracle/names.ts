@@ -23,13 +23,13 @@ export interface TraceNameInfo {
 
 /** Tensors before the first block. */
 export const TRACE_HEAD: readonly TraceNameInfo[] = [
-  { name: 'embeddings', shape: '(L, D)', meaning: 'embedding rows of the ids (step 1)' },
+  { name: 'embeddings', shape: '(L, H)', meaning: 'embedding rows of the ids (step 1)' },
 ];
 
 /** Per layer i, the names after the prefix `layers.{i}.`, in forward order. */
 export const TRACE_LAYER_STAGES: readonly TraceNameInfo[] = [
-  { name: 'input', shape: '(L, D)', meaning: 'block input = residual stream before block i (step 3)' },
-  { name: 'norm', shape: '(L, D)', meaning: 'RMSNorm_i output (step 4)' },
+  { name: 'input', shape: '(L, H)', meaning: 'block input = residual stream before block i (step 3)' },
+  { name: 'norm', shape: '(L, H)', meaning: 'RMSNorm_i output (step 4)' },
   { name: 'mixer.in_proj.x', shape: '(L, E)', meaning: 'first half of the in_proj output (step 6 x)' },
   { name: 'mixer.in_proj.z', shape: '(L, E)', meaning: 'second half of the in_proj output, the gate (step 6 z)' },
   { name: 'mixer.conv1d.pre_silu', shape: '(L, E)', meaning: 'causal depthwise conv incl. bias, before silu (step 7)' },
@@ -53,13 +53,13 @@ export const TRACE_LAYER_STAGES: readonly TraceNameInfo[] = [
   { name: 'mixer.ssm_state', shape: '(E, N)', meaning: 'SSM state s after the last token (step 18)' },
   { name: 'mixer.scan.y_D', shape: '(L, E)', meaning: 'after the D skip, y + xc·D (step 20)' },
   { name: 'mixer.gated', shape: '(L, E)', meaning: 'after the gate, y · silu(z) (step 21)' },
-  { name: 'mixer.out_proj.out', shape: '(L, D)', meaning: 'out_proj output = mixer output (step 22)' },
-  { name: 'output', shape: '(L, D)', meaning: 'residual stream after block i (step 23)' },
+  { name: 'mixer.out_proj.out', shape: '(L, H)', meaning: 'out_proj output = mixer output (step 22)' },
+  { name: 'output', shape: '(L, H)', meaning: 'residual stream after block i (step 23)' },
 ];
 
 /** Tensors after the last block. */
 export const TRACE_TAIL: readonly TraceNameInfo[] = [
-  { name: 'norm_f', shape: '(L, D)', meaning: 'final RMSNorm output (step 24)' },
+  { name: 'norm_f', shape: '(L, H)', meaning: 'final RMSNorm output (step 24)' },
   { name: 'logits', shape: '(L, V)', meaning: 'logits of every position (step 25)' },
 ];
 

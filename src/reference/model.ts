@@ -3,7 +3,7 @@
  * It is the oracle every faster path is judged against, so it favours clarity over speed; it widens every
  * weight to f32 at load (fine for the test and demo models; the wasm backend keeps bf16 for the 7B).
  *
- * Data path of one call over L tokens (docs/falcon-mamba-math.md §5):
+ * Data path of one call over L tokens (docs/math.md, steps 1–18):
  *   h = Emb[ids]
  *   per layer: u = RMSNorm(h); x, z = in_proj(u); x = silu(conv(x)); dt, B, C = x_proj(x)
  *              (FalconMamba: dt, B, C = rms(dt), rms(B), rms(C)); delta = dt_proj(dt)
@@ -29,11 +29,11 @@ import {
   silu,
 } from './ops.ts';
 
-/** One block's weights, all f32. Shapes in glossary units. */
+/** One block's weights, all f32. Shapes in the symbols of docs/math.md. */
 export interface LayerWeights {
-  /** (D) */
+  /** (H) */
   norm: Float32Array;
-  /** (2E, D) */
+  /** (2E, H) */
   inProj: Float32Array;
   /** (2E) */
   inProjBias: Float32Array | null;
@@ -51,21 +51,21 @@ export interface LayerWeights {
   A: Float32Array;
   /** (E) */
   D: Float32Array;
-  /** (D, E) */
+  /** (H, E) */
   outProj: Float32Array;
-  /** (D) */
+  /** (H) */
   outProjBias: Float32Array | null;
 }
 
-/** Every weight of the model, f32, in glossary shapes. */
+/** Every weight of the model, f32, shapes in the symbols of docs/math.md. */
 export interface Weights {
-  /** (V, D) */
+  /** (V, H) */
   embeddings: Float32Array;
   /** One entry per block, in order. */
   layers: LayerWeights[];
-  /** (D) */
+  /** (H) */
   normF: Float32Array;
-  /** (V, D); the same array as `embeddings` when tied */
+  /** (V, H); the same array as `embeddings` when tied */
   lmHead: Float32Array;
 }
 

@@ -3,16 +3,19 @@
  * (Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", 2023, §3 and Algorithm 2)
  * and Hugging Face's `MambaMixer.slow_forward` / `FalconMambaMixer.slow_forward`.
  *
- * Glossary (docs/falcon-mamba-math.md): L tokens in this call, D = dModel, E = dInner, N = dState,
- * K = dConv, R = dtRank. Matrices are row-major; a linear layer's weight is `[out, in]` as in `nn.Linear`.
+ * Symbols (docs/math.md, the one table for code and docs): L tokens in this call, H = dModel, E = dInner (the
+ * paper's E·D: here E is the inner width itself, not the expansion factor), N = dState, K = dConv, R = dtRank,
+ * V = vocabSize; `D` (E) is only ever the skip vector (HF `mixer.D`). Matrices are row-major; a linear layer's
+ * weight is `[out, in]` as in `nn.Linear`.
  *
  * Numerics: values are stored in Float32Array (as PyTorch's float32 stores them); reductions accumulate in
  * JavaScript's float64 and are rounded once when stored, which is at least as accurate as PyTorch's f32 sums.
  * Elementwise steps round through `Math.fround` where PyTorch would round to f32.
  *
  * Every function writes into an output passed first and takes sizes explicitly (llama2.c style), so the
- * WebAssembly twins in `assembly/` can share names and argument order. None of them allocates per token,
- * except `selectiveScan`'s readable temporaries noted below.
+ * WebAssembly twins in `assembly/` can share names and argument order. None copies data into temporaries;
+ * the only objects made per token are the typed-array views (`subarray`, no copy) through which
+ * `dtBCRmsNorm` and `selectiveScan` hand one token's row to the per-token function, for readability.
  */
 
 const f = Math.fround;
@@ -81,10 +84,10 @@ export function linear(
 }
 
 /**
- * out (L, D) = table (V, D)[ids (L)]: the token embedding.
+ * out (L, H) = table (V, H)[ids (L)]: the token embedding.
  */
-export function embed(out: Float32Array, table: Float32Array, ids: ArrayLike<number>, L: number, D: number): void {
-  for (let t = 0; t < L; t++) out.set(table.subarray(ids[t] * D, (ids[t] + 1) * D), t * D);
+export function embed(out: Float32Array, table: Float32Array, ids: ArrayLike<number>, L: number, H: number): void {
+  for (let t = 0; t < L; t++) out.set(table.subarray(ids[t] * H, (ids[t] + 1) * H), t * H);
 }
 
 /**
@@ -110,20 +113,22 @@ export function causalConv1d(
   E: number,
   K: number,
 ): void {
-  const H = K - 1; // history length
+  const P = K - 1; // history length
   for (let c = 0; c < E; c++) {
-    // The input column of channel c: K−1 values of history, then this call's L values.
-    const at = (tau: number) => (tau < 0 ? convState[c * H + H + tau] : x[tau * E + c]);
     for (let t = 0; t < L; t++) {
       let acc = bias ? bias[c] : 0;
-      for (let k = 0; k < K; k++) acc += w[c * K + k] * at(t - H + k);
+      for (let k = 0; k < K; k++) acc += w[c * K + k] * convInput(x, convState, c, t - P + k, E, P);
       out[t * E + c] = acc;
     }
-    // Keep the last K−1 inputs (oldest first) for the next call.
-    const kept = new Float32Array(H);
-    for (let j = 0; j < H; j++) kept[j] = at(L - H + j);
-    convState.set(kept, c * H);
+    // Keep the last K−1 inputs (oldest first) for the next call. In place: when L < K−1, entry j reads the
+    // history at j + L, which is not yet overwritten since j only grows.
+    for (let j = 0; j < P; j++) convState[c * P + j] = convInput(x, convState, c, L - P + j, E, P);
   }
+}
+
+/** Channel c's input at time τ of this call: τ < 0 reads the history `convState` (E, P), else x (L, E). */
+function convInput(x: Float32Array, convState: Float32Array, c: number, tau: number, E: number, P: number): number {
+  return tau < 0 ? convState[c * P + P + tau] : x[tau * E + c];
 }
 
 /**
@@ -139,15 +144,15 @@ export function causalConv1dStep(
   E: number,
   K: number,
 ): void {
-  const H = K - 1;
+  const P = K - 1;
   for (let c = 0; c < E; c++) {
-    const s = c * H;
+    const s = c * P;
     let acc = bias ? bias[c] : 0;
-    for (let k = 0; k < H; k++) acc += w[c * K + k] * convState[s + k];
-    acc += w[c * K + H] * x[c];
+    for (let k = 0; k < P; k++) acc += w[c * K + k] * convState[s + k];
+    acc += w[c * K + P] * x[c];
     out[c] = acc;
-    for (let k = 0; k < H - 1; k++) convState[s + k] = convState[s + k + 1];
-    if (H > 0) convState[s + H - 1] = x[c];
+    for (let k = 0; k < P - 1; k++) convState[s + k] = convState[s + k + 1];
+    if (P > 0) convState[s + P - 1] = x[c];
   }
 }
 

@@ -9,7 +9,7 @@
  * shape) is copied into the scratch slot at the start of a call and back at the end. Either way any number of
  * states and models can be interleaved. With several parts a state cannot be one view, so each part copies its
  * layers' slice of the state in at the start of a call and out at the end (for the 7B, 2 × 40 MB per call
- * against 14.5 GB of weights streamed); the residual stream h (L, D) is copied from one part's scratch to the
+ * against 14.5 GB of weights streamed); the residual stream h (L, H) is copied from one part's scratch to the
  * next's between layer ranges.
  * `prefill`/`forward` run in chunks of `chunkSize` tokens through the same scratch (constant memory; the conv and
  * SSM state carry across chunks exactly as across calls). `step` allocates only the logits it returns.
@@ -289,7 +289,7 @@ export class WasmModel implements Model {
     tr?.(p + 'output', s.h, L, Dm);
   }
 
-  /** Copies the residual stream h (L, D) from one part's scratch to another's. */
+  /** Copies the residual stream h (L, H) from one part's scratch to another's. */
   private handOver(from: WasmPart, to: WasmPart, L: number): WasmPart {
     if (from !== to) f32(to.memory, to.plan.scratch.h, L * this.config.dModel).set(f32(from.memory, from.plan.scratch.h, L * this.config.dModel));
     return to;

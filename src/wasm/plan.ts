@@ -42,8 +42,8 @@ export interface Matrix {
 
 /** Byte offsets of one block's weights; 0 = absent (optional biases). Shapes in glossary units. */
 export interface LayerPlan {
-  norm: number; // (D) f32
-  inProj: Matrix; // (2E, D): rows 0..E−1 → x, E..2E−1 → z
+  norm: number; // (H) f32
+  inProj: Matrix; // (2E, H): rows 0..E−1 → x, E..2E−1 → z
   inProjBias: number; // (2E) f32 | 0
   convWeight: number; // (E, K) f32
   convBias: number; // (E) f32 | 0
@@ -52,15 +52,15 @@ export interface LayerPlan {
   dtProjBias: number; // (E) f32
   A: number; // (E, N) f32 = −exp(A_log)
   D: number; // (E) f32
-  outProj: Matrix; // (D, E)
-  outProjBias: number; // (D) f32 | 0
+  outProj: Matrix; // (H, E)
+  outProjBias: number; // (H) f32 | 0
 }
 
 /** Byte offsets of the scratch activations for one chunk of C tokens. */
 export interface ScratchPlan {
   ids: number; // (C) i32
-  h: number; // (C, D) residual stream
-  u: number; // (C, D) normed
+  h: number; // (C, H) residual stream
+  u: number; // (C, H) normed
   x: number; // (C, E) in_proj x half
   z: number; // (C, E) gate
   xc: number; // (C, E) silu(conv(x))
@@ -68,8 +68,8 @@ export interface ScratchPlan {
   dtr: number; // (C, R) dt rows, contiguous for dt_proj
   delta: number; // (C, E) dt_proj output (before softplus)
   y: number; // (C, E) scan output
-  o: number; // (C, D) out_proj output
-  hf: number; // (C, D) norm_f output
+  o: number; // (C, H) out_proj output
+  hf: number; // (C, H) norm_f output
   logits: number; // (C, V); 0 outside the head's part
   xq: number; // (C, nb·32) int8 quantized activation (q8/q4 models; 0 otherwise), nb = ceil(max inF / 32)
   xd: number; // (C, nb) f32 its block scales
@@ -100,9 +100,9 @@ export interface WasmPlan {
   spec: PartSpec;
   /** Layers spec.layer0 .. spec.layer1 − 1, indexed from 0. */
   layers: LayerPlan[];
-  embeddings: Matrix | null; // (V, D)
-  normF: number; // (D) f32; 0 when not in this part
-  lmHead: Matrix | null; // (V, D); the same region as `embeddings` when tied
+  embeddings: Matrix | null; // (V, H)
+  normF: number; // (H) f32; 0 when not in this part
+  lmHead: Matrix | null; // (V, H); the same region as `embeddings` when tied
   scratch: ScratchPlan;
   /** Slots for states made by `createState` (views into wasm memory; one-part models only); more fall back to copying. */
   slots: StateSlot[];
