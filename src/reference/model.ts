@@ -3,7 +3,7 @@
  * It is the oracle every faster path is judged against, so it favours clarity over speed; it widens every
  * weight to f32 at load (fine for the test and demo models; the wasm backend keeps bf16 for the 7B).
  *
- * Data path of one call over L tokens (docs/math.md, steps 1–18):
+ * Data path of one call over L tokens (docs/mamba-block.md):
  *   h = Emb[ids]
  *   per layer: u = RMSNorm(h); x, z = in_proj(u); x = silu(conv(x)); dt, B, C = x_proj(x)
  *              (FalconMamba: dt, B, C = rms(dt), rms(B), rms(C)); delta = dt_proj(dt)
@@ -29,7 +29,7 @@ import {
   silu,
 } from './ops.ts';
 
-/** One block's weights, all f32. Shapes in the symbols of docs/math.md. */
+/** One block's weights, all f32. Shapes in the symbols of docs/mamba-block.md. */
 export interface LayerWeights {
   /** (H) */
   norm: Float32Array;
@@ -57,7 +57,7 @@ export interface LayerWeights {
   outProjBias: Float32Array | null;
 }
 
-/** Every weight of the model, f32, shapes in the symbols of docs/math.md. */
+/** Every weight of the model, f32, shapes in the symbols of docs/mamba-block.md. */
 export interface Weights {
   /** (V, H) */
   embeddings: Float32Array;
@@ -122,29 +122,29 @@ export async function loadReferenceWeights(ckpt: Checkpoint | GgufCheckpoint, on
  */
 export type LinearFn = typeof linear;
 
-/** Every intermediate of one block over L tokens, by the names of docs/math.md (shapes in its symbols). */
+/** Every intermediate of one block over L tokens, (shapes in the symbols of docs/mamba-block.md). */
 export interface BlockValues {
-  /** (L, H) RMSNorm of the block input (step 2) */
+  /** (L, H) RMSNorm of the block input */
   u: Float32Array;
-  /** (L, E) in_proj's first half, the SSM input (step 3) */
+  /** (L, E) in_proj's first half, the SSM input */
   x: Float32Array;
-  /** (L, E) in_proj's second half, the gate (step 3) */
+  /** (L, E) in_proj's second half, the gate */
   z: Float32Array;
-  /** (L, E) the causal conv of x, before silu (step 4) */
+  /** (L, E) the causal conv of x, before silu */
   xConv: Float32Array;
-  /** (L, E) silu of it (step 5) */
+  /** (L, E) silu of it */
   xc: Float32Array;
-  /** (L, R+2N) x_proj's output [δr | B | C] (step 6) */
+  /** (L, R+2N) x_proj's output [δr | B | C] */
   dbc: Float32Array;
   /** (L, R+2N) the same after FalconMamba's three weightless norms (step 7); `dbc` itself for Mamba */
   dbcNormed: Float32Array;
-  /** (L, E) dt_proj's output, before softplus (step 8) */
+  /** (L, E) dt_proj's output, before softplus */
   delta: Float32Array;
   /** The unfused scan (steps 9, 12, 13), only when asked for: the fused scan never holds them. */
   scan: { dt: Float32Array; yScan: Float32Array; ySkip: Float32Array } | null;
-  /** (L, E) the gated scan output (step 14) */
+  /** (L, E) the gated scan output */
   y: Float32Array;
-  /** (L, H) out_proj's output, added to the residual stream (steps 15–16) */
+  /** (L, H) out_proj's output, added to the residual stream */
   o: Float32Array;
 }
 
@@ -156,7 +156,7 @@ function columns(a: Float32Array, L: number, stride: number, c0: number, n: numb
 }
 
 /**
- * One Mamba block over L tokens (HF `MambaBlock` + `slow_forward`; docs/math.md steps 2–16), updating `h` (L, H)
+ * One Mamba block over L tokens (HF `MambaBlock` + `slow_forward`; docs/mamba-block.md), updating `h` (L, H)
  * in place and the layer's slices of the state: `conv` (E, K−1), `ssm` (E, N). `lin` computes its four linear
  * layers. With `scanParts` the scan runs unfused ({@link selectiveScanParts}, then the gate): the same
  * arithmetic as the fused one, so the outputs are the same bits, with Δ and the scan's partial sums kept.

@@ -3,7 +3,7 @@
  * (Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", 2023, §3 and Algorithm 2)
  * and Hugging Face's `MambaMixer.slow_forward` / `FalconMambaMixer.slow_forward`.
  *
- * Symbols (docs/math.md, the one table for code and docs): L tokens in this call, H = dModel, E = dInner (the
+ * Symbols (docs/mamba-block.md, the one table for code and docs): L tokens in this call, H = dModel, E = dInner (the
  * paper's E·D: here E is the inner width itself, not the expansion factor), N = dState, K = dConv, R = dtRank,
  * V = vocabSize; `D` (E) is only ever the skip vector (HF `mixer.D`). Matrices are row-major; a linear layer's
  * weight is `[out, in]` as in `nn.Linear`.
