@@ -136,11 +136,11 @@ export interface BlockValues {
   xc: Float32Array;
   /** (L, R+2N) x_proj's output [δr | B | C] */
   dbc: Float32Array;
-  /** (L, R+2N) the same after FalconMamba's three weightless norms (step 7); `dbc` itself for Mamba */
+  /** (L, R+2N) the same after FalconMamba's three weightless norms; `dbc` itself for Mamba */
   dbcNormed: Float32Array;
   /** (L, E) dt_proj's output, before softplus */
   delta: Float32Array;
-  /** The unfused scan (steps 9, 12, 13), only when asked for: the fused scan never holds them. */
+  /** The unfused scan (Δ, Σ h·C, + D skip), only when asked for: the fused scan never holds them. */
   scan: { dt: Float32Array; yScan: Float32Array; ySkip: Float32Array } | null;
   /** (L, E) the gated scan output */
   y: Float32Array;
