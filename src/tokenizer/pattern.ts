@@ -177,9 +177,10 @@ export function execChecked(re: RegExp, s: string, where: string): RegExpExecArr
   }
 }
 
-/** Escape a literal string for use in a JS regex. */
+/** Escape a literal string for use in a JS regex with the `u` flag (not inside a class). */
 export function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\\/-]/g, '\\$&');
+  // Only the syntax characters and `/`: the `u` flag refuses other escapes (`\-` is a SyntaxError outside a class).
+  return s.replace(/[.*+?^${}()|[\]\\\/]/g, '\\$&');
 }
 
 /** Compile a tokenizer.json pattern `{"Regex": ...}` or `{"String": ...}` to a global unicode JS regex. */
