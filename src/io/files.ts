@@ -44,7 +44,8 @@ export async function readFileBytes(path: string, Err: ErrorClass, options: Read
     size = s.size;
   } catch (e) {
     if (e instanceof FalconMambaError) throw e;
-    if (options.optional && codeOf(e) === 'ENOENT') return undefined;
+    // ENOTDIR: the path's folder is a file (a model given as one .gguf file): an optional file beside it is absent.
+    if (options.optional && (codeOf(e) === 'ENOENT' || codeOf(e) === 'ENOTDIR')) return undefined;
     throw new Err(`${path}: cannot read the ${what} (${codeOf(e)})`);
   }
   if (size > max) throw new Err(`${path}: ${size} bytes is over the ${max}-byte limit for a ${what}`);
