@@ -5,6 +5,7 @@
  * and a sequence's whole memory of the past is its {@link ModelState}, which the caller owns.
  * This module imports no backend; each backend imports it (no backend imports the other).
  */
+import { setImmediate } from 'node:timers';
 import type { ModelConfig } from './config.ts';
 import { InputError } from './errors.ts';
 
@@ -78,8 +79,24 @@ export interface LoadOptions {
 }
 
 /**
+ * Options of one model call (`forward`, `prefill`, `step`).
+ *
+ * **Abort.** Once `signal` has fired, the call rejects with an `Error` whose `name` is `'AbortError'` (the
+ * signal's reason as its `cause`). The engine looks at the signal before each chunk of tokens (wasm: `chunkSize`
+ * tokens, default 64; reference: {@link REFERENCE_CHUNK} tokens) and finishes a chunk it has begun (a call whose
+ * last chunk has begun completes normally), so after an aborted `prefill` the state holds exactly the tokens of
+ * the chunks completed, `position` counts them, and the state is the one a `prefill` of those tokens alone
+ * leaves: prefilling the rest continues exactly. An aborted `step` (one chunk) leaves the state untouched.
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/**
  * A loaded model, whichever backend runs it: a fresh-state `forward` for whole sequences, and explicit
  * {@link ModelState} for prefill + decode. Both backends give the same logits within the stated tolerances.
+ * Calls are asynchronous and never block the event loop for long (it gets a turn at least every
+ * {@link YIELD_MS} ms of compute); calls on one model overlapping in time run one after the other, in order.
  */
 export interface Model {
   /** The normalized config the model was built from. */
@@ -87,16 +104,16 @@ export interface Model {
   /** Which implementation runs the forward pass. */
   readonly backend: Backend;
   /** Logits for every position of `ids` from a fresh state: (T, V) row-major. */
-  forward(ids: ArrayLike<number>): Float32Array | Promise<Float32Array>;
+  forward(ids: ArrayLike<number>, options?: CallOptions): Promise<Float32Array>;
   /** A zeroed state for a new sequence. */
   createState(): ModelState;
   /**
    * Feeds `ids` through the sequence path, advancing `state`; returns the last position's logits (V).
    * Can be called repeatedly (chunked prefill): the result equals one call with all the ids.
    */
-  prefill(state: ModelState, ids: ArrayLike<number>): Float32Array | Promise<Float32Array>;
+  prefill(state: ModelState, ids: ArrayLike<number>, options?: CallOptions): Promise<Float32Array>;
   /** Feeds one token; returns its logits (V) and advances `state`. */
-  step(state: ModelState, id: number): Float32Array | Promise<Float32Array>;
+  step(state: ModelState, id: number, options?: CallOptions): Promise<Float32Array>;
   /**
    * The state as versioned bytes (src/state.ts: magic, format version, the model's shape and fingerprint,
    * position, f32 data). Restoring them and continuing gives exactly the tokens of continuing without the save.
@@ -196,4 +213,47 @@ export function resolveLoadOptions(options: LoadOptions, cores: number): Resolve
   const simd = options.simd ?? 'auto';
   if (!['auto', 'plain', 'relaxed'].includes(simd)) throw new InputError(`simd "${simd}" is not supported (use "auto", "plain" or "relaxed")`);
   return { backend, dtype, threads, simd, chunkSize, maxPartBytes };
+}
+
+/** Tokens per chunk of the reference backend's `prefill`/`forward` (it sees an abort between chunks). */
+export const REFERENCE_CHUNK = 8;
+
+/** The event loop gets a macrotask turn at least this often (ms) while a model computes. */
+export const YIELD_MS = 4;
+
+/** Rejects the call if `signal` has fired (see {@link CallOptions}). */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    const e = new Error('the model call was aborted', { cause: signal.reason });
+    e.name = 'AbortError';
+    throw e;
+  }
+}
+
+/**
+ * Paces a long computation: `due()` (one clock read) says when the event loop is owed a turn, `turn()` gives it
+ * one (a macrotask: timers, I/O and other requests run) and restarts the clock.
+ */
+export class Pacer {
+  private next = performance.now() + YIELD_MS;
+
+  due(): boolean {
+    return performance.now() >= this.next;
+  }
+
+  async turn(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.next = performance.now() + YIELD_MS;
+  }
+}
+
+/** Runs calls one after the other (a model's calls share its scratch memory), in the order they were made. */
+export class CallQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(call: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(call);
+    this.tail = p.catch(() => {});
+    return p;
+  }
 }

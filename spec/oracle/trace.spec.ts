@@ -91,9 +91,9 @@ describe('traceForward (reference)', () => {
   it('changes nothing: logits and final states equal an untraced forward / prefill', async () => {
     const m = await tiny();
     const trace = await traceForward(m, IDS);
-    expect(get(trace, 'logits').data).toEqual(m.forward(IDS));
+    expect(get(trace, 'logits').data).toEqual(await m.forward(IDS));
     const state = m.createState();
-    m.prefill(state, IDS);
+    await m.prefill(state, IDS);
     const { dInner: E, dState: N, dConv: K } = m.config;
     for (let i = 0; i < m.config.nLayer; i++) {
       expect(get(trace, `layers.${i}.mixer.conv_state`).data).toEqual(state.conv.subarray(i * E * (K - 1), (i + 1) * E * (K - 1)));
@@ -105,7 +105,7 @@ describe('traceForward (reference)', () => {
     const m = await tiny();
     const trace = await traceForward(m, [11]);
     expect(trace.map((t) => t.name)).toEqual(traceNames(m.config.nLayer, true));
-    expect(get(trace, 'logits').data).toEqual(m.forward([11]));
+    expect(get(trace, 'logits').data).toEqual(await m.forward([11]));
   });
 
   it('copies the hook views: tensors are independent buffers', async () => {
@@ -120,8 +120,8 @@ describe('traceForward (reference)', () => {
   it('says clearly when a backend cannot trace', async () => {
     const m = await tiny();
     const noTrace: Model = {
-      config: m.config, backend: 'wasm', forward: () => new Float32Array(0), createState: () => m.createState(),
-      prefill: () => new Float32Array(0), step: () => new Float32Array(0), saveState: () => new Uint8Array(0),
+      config: m.config, backend: 'wasm', forward: async () => new Float32Array(0), createState: () => m.createState(),
+      prefill: async () => new Float32Array(0), step: async () => new Float32Array(0), saveState: () => new Uint8Array(0),
       loadState: () => m.createState(), dispose: () => {},
     };
     await expect(traceForward(noTrace, IDS)).rejects.toThrow(/wasm backend cannot trace/);

@@ -91,7 +91,7 @@ describe('wasm engine: two models and two states interleaved', () => {
     });
     await ma.dispose();
     await mb.dispose();
-    expect(() => ma.step(ma.createState(), 0)).toThrow(InputError);
+    await expect(ma.step(ma.createState(), 0)).rejects.toThrow(InputError);
   });
 });
 
@@ -102,15 +102,15 @@ describe('wasm engine input checks', () => {
     dirs.push(d, other);
     const m = await loadModel(d, { backend: 'wasm' });
     const V = SHAPES[0][1].vocab_size;
-    expect(() => m.forward([0, V])).toThrow(InputError);
-    expect(() => m.forward([0, V])).toThrow(/token id 41 at position 1 is outside the vocabulary \[0, 41\)/);
-    expect(() => m.forward([-1])).toThrow(/token id -1/);
-    expect(() => m.forward([1.5])).toThrow(InputError);
-    expect(() => m.forward([])).toThrow(/no token ids/);
-    expect(() => m.step(m.createState(), NaN)).toThrow(InputError);
+    await expect(m.forward([0, V])).rejects.toThrow(InputError);
+    await expect(m.forward([0, V])).rejects.toThrow(/token id 41 at position 1 is outside the vocabulary \[0, 41\)/);
+    await expect(m.forward([-1])).rejects.toThrow(/token id -1/);
+    await expect(m.forward([1.5])).rejects.toThrow(InputError);
+    await expect(m.forward([])).rejects.toThrow(/no token ids/);
+    await expect(m.step(m.createState(), NaN)).rejects.toThrow(InputError);
     const m2 = await loadModel(other, { backend: 'wasm' });
-    expect(() => m.step(m2.createState(), 0)).toThrow(/state does not fit this model/);
-    expect(() => m.prefill({ conv: new Float32Array(3), ssm: new Float32Array(3), position: 0 }, [1])).toThrow(InputError);
+    await expect(m.step(m2.createState(), 0)).rejects.toThrow(/state does not fit this model/);
+    await expect(m.prefill({ conv: new Float32Array(3), ssm: new Float32Array(3), position: 0 }, [1])).rejects.toThrow(InputError);
     await expect(loadModel(d, { backend: 'wasm', dtype: 'q5' as never })).rejects.toThrow(InputError);
     await expect(loadModel(d, { backend: 'wasm', chunkSize: 0 })).rejects.toThrow(InputError);
   });

@@ -105,11 +105,11 @@ describe('a split model computes exactly what the one-part model computes', () =
         expect(one.parts).toHaveLength(1);
         expect(split.parts.length).toBeGreaterThanOrEqual(2);
         const ids = randomIds(29, one.config.vocabSize, 5);
-        expectSameBits(split.forward(ids), one.forward(ids), 'forward');
+        expectSameBits(await split.forward(ids), await one.forward(ids), 'forward');
         const a = one.createState();
         const b = split.createState();
-        expectSameBits(split.prefill(b, ids), one.prefill(a, ids), 'prefill');
-        expectSameBits(split.step(b, 3), one.step(a, 3), 'step');
+        expectSameBits(await split.prefill(b, ids), await one.prefill(a, ids), 'prefill');
+        expectSameBits(await split.step(b, 3), await one.step(a, 3), 'step');
         expectSameBits(b.conv, a.conv, 'conv state');
         expectSameBits(b.ssm, a.ssm, 'ssm state');
         expect(b.position).toBe(a.position);

@@ -134,3 +134,37 @@ describe('the job table (src/wasm/jobs.js), read by the pool and the worker', ()
     }
   });
 });
+
+describe('worker faults (issue 15 §3)', () => {
+  // Every chunk is a worker's (workersOnly), so a job cannot finish without the worker that failed.
+  const faulty = async () => {
+    const { Checkpoint } = await import('../../src/io/checkpoint.ts');
+    const { loadWasmModel } = await import('../../src/wasm/load.ts');
+    const m = (await loadWasmModel(await Checkpoint.open(dirs[0]), { threads: 2, chunkSize: 8 }, { workersOnly: true })) as WasmModel;
+    const pool = (m as unknown as { pool: import('../../src/wasm/threads.ts').ThreadPool }).pool;
+    const workers = (pool as unknown as { workers: import('node:worker_threads').Worker[] }).workers;
+    return { m, pool, worker: workers[0] };
+  };
+  const ids = Array.from({ length: 4000 }, (_, i) => (i * 7) % SHAPE.vocab_size);
+
+  it('a worker terminated mid-call: the call rejects (no hang), and so does every later call', async () => {
+    const { m, worker } = await faulty();
+    const call = m.forward(ids);
+    setTimeout(() => void worker.terminate(), 30);
+    const t0 = performance.now();
+    await expect(call).rejects.toThrow(/kernel worker 1 exited \(code 1\); this model cannot run any more/);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    await expect(m.step(m.createState(), 1)).rejects.toThrow(/kernel worker 1 exited/);
+    await expect(m.forward([1, 2])).rejects.toThrow(/kernel worker 1 exited/);
+    await m.dispose();
+  });
+
+  it('a worker that throws inside a job (a wasm trap): the job rejects, the model is unusable', async () => {
+    const { m, pool } = await faulty();
+    // linearF32Rows writing far past the end of the memory traps in the worker.
+    const job = pool.rows('linearF32Rows', [0xfff00000, 0x1000, 0x1000, 0, 1, 64, 64], 64);
+    await expect(job).rejects.toThrow(/kernel worker 1 threw \(.*\); this model cannot run any more/);
+    await expect(m.forward([1, 2, 3])).rejects.toThrow(/kernel worker 1 threw/);
+    await m.dispose();
+  });
+});

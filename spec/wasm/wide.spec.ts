@@ -49,22 +49,22 @@ describe('wasm bf16 with rows in several column blocks', () => {
   });
 
   it('forward = reference forward at every position', async () => {
-    expectClose(wasm.forward(ids), await ref.forward(ids), VS_REF, 'wide forward');
+    expectClose(await wasm.forward(ids), await ref.forward(ids), VS_REF, 'wide forward');
   });
 
   it('step = forward rows = reference, chunked prefill = one prefill', async () => {
     await expectStepMatchesForward(wasm, ids, SAME, 'wide');
     const sw = wasm.createState();
     const sr = ref.createState();
-    for (const id of ids) expectClose(wasm.step(sw, id), await ref.step(sr, id), VS_REF, 'wide step vs reference');
+    for (const id of ids) expectClose(await wasm.step(sw, id), await ref.step(sr, id), VS_REF, 'wide step vs reference');
     await expectChunkedPrefillMatches(wasm, ids, [3, 1, 5], SAME);
   });
 
   it('split over parts: the same bits', async () => {
     const split = (await loadModel(dir, { backend: 'wasm', dtype: 'bf16', threads: 2, chunkSize: 4, maxPartBytes: 64 << 20 })) as WasmModel;
     expect(split.parts.length).toBeGreaterThanOrEqual(2);
-    const a = split.forward(ids);
-    const b = wasm.forward(ids);
+    const a = await split.forward(ids);
+    const b = await wasm.forward(ids);
     expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from(b.buffer))).toBe(0);
     split.dispose();
     wasm.dispose();

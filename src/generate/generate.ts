@@ -28,7 +28,10 @@ export interface GenerateIdsOptions extends SamplerOptions {
   seed?: number;
   /** Ids that end the generation; the eos token is yielded (with no text), as HF includes it. Default none. */
   eosTokenIds?: readonly number[];
-  /** Ends the generation (finishReason `abort`) before the next model call once aborted. */
+  /**
+   * Ends the generation (finishReason `abort`): checked before each model call and passed down to it, so a long
+   * prefill or step stops inside (src/model.ts `CallOptions`).
+   */
   signal?: AbortSignal;
   /** A state to continue (advanced in place). Default: a fresh state. */
   state?: ModelState;
@@ -154,12 +157,22 @@ async function* runIds(model: Model, prompt: number[], o: GenerateIdsOptions, pu
   };
   publish(summary);
   const aborted = () => o.signal?.aborted === true;
+  const call = { signal: o.signal };
+  /** A model call's abort ends the generation normally; any other error propagates. */
+  const isAbort = (e: unknown) => e instanceof Error && e.name === 'AbortError' && aborted();
 
   const t0 = performance.now();
+  const position0 = state.position;
   let logits: Float32Array | undefined;
   for (let at = 0; at < prompt.length; at += chunk) {
     if (aborted()) return summary;
-    logits = await model.prefill(state, prompt.slice(at, at + chunk));
+    try {
+      logits = await model.prefill(state, prompt.slice(at, at + chunk), call);
+    } catch (e) {
+      if (!isAbort(e)) throw e;
+      summary.promptTokens = state.position - position0; // the prompt's chunks the model completed
+      return summary;
+    }
     summary.promptTokens += Math.min(chunk, prompt.length - at);
   }
   const t1 = performance.now();
@@ -185,7 +198,12 @@ async function* runIds(model: Model, prompt: number[], o: GenerateIdsOptions, pu
         return summary;
       }
       if (aborted()) return summary;
-      logits = await model.step(state, token);
+      try {
+        logits = await model.step(state, token, call);
+      } catch (e) {
+        if (isAbort(e)) return summary; // the step did not run: `token` stays pending
+        throw e;
+      }
       summary.pendingToken = null;
       summary.steps++;
     }

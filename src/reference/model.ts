@@ -14,7 +14,7 @@ import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import type { GgufCheckpoint } from '../io/gguf-checkpoint.ts';
 import { InputError } from '../errors.ts';
-import { checkIds, checkState, zeroState, type Model, type ModelState, type TraceHook } from '../model.ts';
+import { CallQueue, checkIds, checkState, Pacer, REFERENCE_CHUNK, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
 import {
   causalConv1d,
@@ -267,12 +267,30 @@ export class ReferenceModel implements Model {
     return zeroState(this.config);
   }
 
+  /** Calls in flight, one at a time, in order (as the wasm backend's). */
+  private readonly queue = new CallQueue();
+  /** The event loop's turns, kept across calls: many short calls in a row yield as one long one does. */
+  private readonly pacer = new Pacer();
+
   /**
-   * Runs L tokens through every layer from `state`, advancing it. Returns the final normed hidden states'
-   * logits for every position when `allLogits`, else for the last position only (the lm_head is the largest
-   * matmul; generation needs only the last row).
+   * Runs L tokens through every layer from `state`, advancing it, in one synchronous pass (the oracle's, the
+   * goldens' and the benches' path). Returns the final normed hidden states' logits for every position when
+   * `allLogits`, else for the last position only (the lm_head is the largest matmul; generation needs only the
+   * last row).
    */
   run(state: ModelState, ids: ArrayLike<number>, allLogits: boolean, trace?: TraceHook): Float32Array {
+    const pass = this.pass(state, ids, allLogits ? 'all' : 'last', trace);
+    for (;;) {
+      const r = pass.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * {@link run} as a generator that pauses after each layer, so an async caller can give the event loop a turn;
+   * the logits of every position, of the last, or none (a prefill chunk that is not the last).
+   */
+  private *pass(state: ModelState, ids: ArrayLike<number>, logitRows: 'all' | 'last' | 'none', trace?: TraceHook): Generator<void, Float32Array> {
     const c = this.config;
     const L = ids.length;
     if (L === 0) throw new InputError('no token ids given');
@@ -291,9 +309,11 @@ export class ReferenceModel implements Model {
       trace?.(p + 'input', h, [L, Dm]);
       const v = mambaBlock(c, this.weights.layers[i], h, L, conv, ssm, this.lin, trace !== undefined);
       if (trace) traceBlock((name, a, shape) => trace(p + name, a, shape), c, this.weights.layers[i], v, h, conv, ssm, L);
+      yield;
     }
     state.position += L;
-    const rows = allLogits ? L : 1;
+    if (logitRows === 'none') return new Float32Array(0);
+    const rows = logitRows === 'all' ? L : 1;
     const last = h.subarray((L - rows) * Dm);
     const hf = new Float32Array(rows * Dm);
     rmsNorm(hf, last, this.weights.normF, rows, Dm, c.normEps);
@@ -304,8 +324,36 @@ export class ReferenceModel implements Model {
     return logits;
   }
 
-  forward(ids: ArrayLike<number>): Float32Array {
-    return this.run(this.createState(), ids, true);
+  /**
+   * {@link run} without blocking: in chunks of {@link REFERENCE_CHUNK} tokens (a 1-token remainder joins the
+   * chunk before it, so no chunk but a lone token takes the single-step ops: the same bits as one pass), the
+   * signal looked at before each, the event loop given a turn between layers when one is due.
+   */
+  private runAsync(state: ModelState, ids: ArrayLike<number>, allLogits: boolean, signal?: AbortSignal): Promise<Float32Array> {
+    return this.queue.run(async () => {
+      const c = this.config;
+      const n = ids.length;
+      if (n === 0) throw new InputError('no token ids given');
+      checkIds(ids, c.vocabSize);
+      checkState(state, c);
+      const V = c.vocabSize;
+      const out = new Float32Array((allLogits ? n : 1) * V);
+      for (let at = 0; at < n; ) {
+        throwIfAborted(signal);
+        const L = n - at <= REFERENCE_CHUNK + 1 ? n - at : REFERENCE_CHUNK;
+        const pass = this.pass(state, Array.prototype.slice.call(ids, at, at + L), allLogits ? 'all' : at + L === n ? 'last' : 'none');
+        let r = pass.next();
+        for (; !r.done; r = pass.next()) if (this.pacer.due()) await this.pacer.turn();
+        if (allLogits) out.set(r.value, at * V);
+        else if (at + L === n) out.set(r.value);
+        at += L;
+      }
+      return out;
+    });
+  }
+
+  forward(ids: ArrayLike<number>, options: CallOptions = {}): Promise<Float32Array> {
+    return this.runAsync(this.createState(), ids, true, options.signal);
   }
 
   /** A forward pass from a fresh state (all positions' logits) calling `hook` with every intermediate. */
@@ -313,12 +361,12 @@ export class ReferenceModel implements Model {
     this.run(this.createState(), ids, true, hook);
   }
 
-  prefill(state: ModelState, ids: ArrayLike<number>): Float32Array {
-    return this.run(state, ids, false);
+  prefill(state: ModelState, ids: ArrayLike<number>, options: CallOptions = {}): Promise<Float32Array> {
+    return this.runAsync(state, ids, false, options.signal);
   }
 
-  step(state: ModelState, id: number): Float32Array {
-    return this.run(state, [id], false);
+  step(state: ModelState, id: number, options: CallOptions = {}): Promise<Float32Array> {
+    return this.runAsync(state, [id], false, options.signal);
   }
 
   saveState(state: ModelState): Uint8Array {

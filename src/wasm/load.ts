@@ -84,7 +84,7 @@ async function loadWeights(ckpt: Checkpoint, part: WasmPart, pool: ThreadPool | 
         const count = (r0 + g >= m.rows ? padded : r0 + g) - r0;
         const wq = m.ptr + r0 * nb * BS, wd = m.scales + r0 * nb * 4;
         const args = [wq, wd, plan.staging, m.rows - r0, m.cols, code];
-        if (pool && count >= 4) pool.rows(job, args, count, part.index);
+        if (pool && count >= 4) await pool.rows(job, args, count, part.index);
         else runRows(part.jobs[jobId(job)]!, args, 0, count);
       }
       progress(name);

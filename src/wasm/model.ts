@@ -19,7 +19,7 @@
  */
 import type { ModelConfig } from '../config.ts';
 import { InputError } from '../errors.ts';
-import { checkIds, checkState, stateFloats, zeroState, type Model, type ModelState, type TraceHook } from '../model.ts';
+import { CallQueue, checkIds, checkState, Pacer, stateFloats, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
 import type { Kernels, SimdBuild } from './kernels.ts';
 import { f32 } from './memory.ts';
@@ -45,6 +45,10 @@ export interface WasmPart {
 export class WasmModel implements Model {
   readonly backend = 'wasm' as const;
   private disposed = false;
+  /** Calls in flight, one at a time: they share each part's scratch. */
+  private readonly queue = new CallQueue();
+  /** The event loop's turns, kept across calls: many short calls in a row yield as one long one does. */
+  private readonly pacer = new Pacer();
   private readonly freeSlots: number[];
   /** Returns a slot to the pool once both of its views are unreachable. */
   private readonly slotRegistry = new FinalizationRegistry<{ slot: number; live: number }>((t) => {
@@ -121,16 +125,16 @@ export class WasmModel implements Model {
     return state;
   }
 
-  forward(ids: ArrayLike<number>): Float32Array {
-    return this.run(this.createState(), ids, true);
+  forward(ids: ArrayLike<number>, options: CallOptions = {}): Promise<Float32Array> {
+    return this.run(this.createState(), ids, true, options.signal);
   }
 
-  prefill(state: ModelState, ids: ArrayLike<number>): Float32Array {
-    return this.run(state, ids, false);
+  prefill(state: ModelState, ids: ArrayLike<number>, options: CallOptions = {}): Promise<Float32Array> {
+    return this.run(state, ids, false, options.signal);
   }
 
-  step(state: ModelState, id: number): Float32Array {
-    return this.run(state, [id], false);
+  step(state: ModelState, id: number, options: CallOptions = {}): Promise<Float32Array> {
+    return this.run(state, [id], false, options.signal);
   }
 
   saveState(state: ModelState): Uint8Array {
@@ -157,22 +161,26 @@ export class WasmModel implements Model {
    * pool when there is one and the work is large enough (`weights` of it; bounds multiples of `align`), else on
    * this thread alone.
    */
-  private rows(part: WasmPart, job: JobName, args: number[], rows: number, weights: number, align = 2): void {
-    if (this.pool && rows >= 2 * align && weights >= PARALLEL_MIN_WEIGHTS) this.pool.rows(job, args, rows, part.index, align);
-    else runRows(part.jobs[jobId(job)]!, args, 0, rows);
+  private rows(part: WasmPart, job: JobName, args: number[], rows: number, weights: number, align = 2): Promise<void> | undefined {
+    if (this.pool && rows >= 2 * align && weights >= PARALLEL_MIN_WEIGHTS) return this.pool.rows(job, args, rows, part.index, align);
+    runRows(part.jobs[jobId(job)]!, args, 0, rows);
   }
 
-  /** out (L, outF) = x (L, inF) @ m ᵀ (+ bias), picking the kernel of the matrix's dtype. */
-  private linear(part: WasmPart, out: number, x: number, m: Matrix, bias: number, L: number, rowStart = 0, rows = m.rows, xQuantized = false): void {
+  /**
+   * out (L, outF) = x (L, inF) @ m ᵀ (+ bias), picking the kernel of the matrix's dtype; a promise only while
+   * the pool's workers are still at it (await it before the next kernel).
+   */
+  private linear(part: WasmPart, out: number, x: number, m: Matrix, bias: number, L: number, rowStart = 0, rows = m.rows, xQuantized = false): Promise<void> | undefined {
     const { ptr: W, scales } = rowOffset(m, rowStart);
     const b = bias ? bias + rowStart * 4 : 0;
     const weights = rows * m.cols;
     if (m.dtype === 'q8' || m.dtype === 'q4') {
       const s = part.plan.scratch;
       if (!xQuantized) part.k.quantizeActivationQ8(s.xq, s.xd, x, L, m.cols);
-      this.rows(part, m.dtype === 'q8' ? 'linearQ8Rows' : 'linearQ4Rows', [out, s.xq, s.xd, W, scales, b, L, m.cols, rows], rows, weights);
-    } else if (m.dtype === 'bf16') this.rows(part, 'linearBf16Rows', [out, x, W, b, L, m.cols, rows, m.rows], rows, weights);
-    else this.rows(part, m.dtype === 'f32' ? 'linearF32Rows' : 'linearF16Rows', [out, x, W, b, L, m.cols, rows], rows, weights);
+      return this.rows(part, m.dtype === 'q8' ? 'linearQ8Rows' : 'linearQ4Rows', [out, s.xq, s.xd, W, scales, b, L, m.cols, rows], rows, weights);
+    }
+    if (m.dtype === 'bf16') return this.rows(part, 'linearBf16Rows', [out, x, W, b, L, m.cols, rows, m.rows], rows, weights);
+    return this.rows(part, m.dtype === 'f32' ? 'linearF32Rows' : 'linearF16Rows', [out, x, W, b, L, m.cols, rows], rows, weights);
   }
 
   /**
@@ -190,8 +198,12 @@ export class WasmModel implements Model {
    * output, and the final mixer.conv_state / mixer.ssm_state; then norm_f and logits. What it does not hold shows
    * as "only in B" in `compare` against the reference's trace.
    */
-  trace(ids: ArrayLike<number>, hook: TraceHook): void {
-    if (this.disposed) throw new InputError('this model has been disposed');
+  trace(ids: ArrayLike<number>, hook: TraceHook): Promise<void> {
+    return this.queue.run(() => this.traceNow(ids, hook));
+  }
+
+  private async traceNow(ids: ArrayLike<number>, hook: TraceHook): Promise<void> {
+    this.checkUsable();
     const parts = new Map<string, { cols: number; chunks: Float32Array[] }>();
     this.tracer = (part, name, ptr, rows, cols, stride = cols, col0 = 0) => {
       const v = new Float32Array(rows * cols);
@@ -204,7 +216,7 @@ export class WasmModel implements Model {
     const state = zeroState(this.config);
     let logits: Float32Array;
     try {
-      logits = this.run(state, ids, true);
+      logits = await this.runNow(state, ids, true);
     } finally {
       this.tracer = null;
     }
@@ -233,7 +245,7 @@ export class WasmModel implements Model {
    * One Mamba block over the L tokens in the part's scratch `h` (the wasm twin of reference `mambaBlock`): layer
    * `j` of the part, whose state is at `st` (a slot, or the part's scratch state for its own layers).
    */
-  private block(part: WasmPart, j: number, L: number, st: StateSlot): void {
+  private async block(part: WasmPart, j: number, L: number, st: StateSlot): Promise<void> {
     const c = this.config;
     const k = part.k;
     const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R } = c;
@@ -251,19 +263,19 @@ export class WasmModel implements Model {
     // in_proj as two matmuls over its two row halves, so x and z land contiguous (L, E) each.
     if (s.xz) {
       // q8/q4 with odd E: row E starts mid-pair, so run the whole matrix and split its output.
-      this.linear(part, s.xz, s.u, w.inProj, w.inProjBias, L);
+      await this.linear(part, s.xz, s.u, w.inProj, w.inProjBias, L);
       k.copyRows(s.x, s.xz, L, E, 2 * E);
       k.copyRows(s.z, s.xz + E * 4, L, E, 2 * E);
     } else {
-      this.linear(part, s.x, s.u, w.inProj, w.inProjBias, L, 0, E);
-      this.linear(part, s.z, s.u, w.inProj, w.inProjBias, L, E, E, true); // the x of in_proj is already quantized (q8/q4)
+      await this.linear(part, s.x, s.u, w.inProj, w.inProjBias, L, 0, E);
+      await this.linear(part, s.z, s.u, w.inProj, w.inProjBias, L, E, E, true); // the x of in_proj is already quantized (q8/q4)
     }
     tr?.(p + 'mixer.in_proj.x', s.x, L, E);
     tr?.(p + 'mixer.in_proj.z', s.z, L, E);
     // The conv (+ silu) and later the scan, split by channel ranges (channels are independent; bounds multiples of 4).
-    this.rows(part, 'causalConv1dSiluRows', [s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K], E, E * K * L, 4);
+    await this.rows(part, 'causalConv1dSiluRows', [s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K], E, E * K * L, 4);
     tr?.(p + 'mixer.conv1d.out', s.xc, L, E);
-    this.linear(part, s.dbc, s.xc, w.xProj, 0, L);
+    await this.linear(part, s.dbc, s.xc, w.xProj, 0, L);
     if (tr) {
       tr(p + 'mixer.x_proj.out', s.dbc, L, W);
       tr(p + 'mixer.x_proj.dt', s.dbc, L, R, W, 0);
@@ -277,13 +289,13 @@ export class WasmModel implements Model {
       tr?.(p + 'mixer.x_proj.C_normed', s.dbc, L, N, W, R + N);
     }
     k.copyRows(s.dtr, s.dbc, L, R, W);
-    this.linear(part, s.delta, s.dtr, w.dtProj, w.dtProjBias, L);
+    await this.linear(part, s.delta, s.dtr, w.dtProj, w.dtProjBias, L);
     tr?.(p + 'mixer.dt_proj.out', s.delta, L, E);
     const B = s.dbc + R * 4;
     const C = s.dbc + (R + N) * 4;
-    this.rows(part, 'selectiveScanRows', [s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W], E, E * N * L, 4);
+    await this.rows(part, 'selectiveScanRows', [s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W], E, E * N * L, 4);
     tr?.(p + 'mixer.gated', s.y, L, E);
-    this.linear(part, s.o, s.y, w.outProj, w.outProjBias, L);
+    await this.linear(part, s.o, s.y, w.outProj, w.outProjBias, L);
     tr?.(p + 'mixer.out_proj.out', s.o, L, Dm);
     k.residualAdd(s.h, s.o, L * Dm);
     tr?.(p + 'output', s.h, L, Dm);
@@ -316,17 +328,30 @@ export class WasmModel implements Model {
     }
   }
 
+  /** Rejects once the model is disposed or its pool is faulted (a worker died): the model cannot run any more. */
+  private checkUsable(): void {
+    if (this.disposed) throw new InputError('this model has been disposed');
+    if (this.pool?.fault) throw this.pool.fault;
+  }
+
   /**
    * Feeds `ids` from `state` in chunks of `chunkSize`, advancing it. Returns logits for every position when
-   * `allLogits`, else for the last position only (the lm_head runs for that row only).
+   * `allLogits`, else for the last position only (the lm_head runs for that row only). Calls run one at a time
+   * (they share the scratch); between layers the event loop gets a turn when one is due, and before each chunk
+   * the signal is looked at (src/model.ts `CallOptions`).
    */
-  run(state: ModelState, ids: ArrayLike<number>, allLogits: boolean): Float32Array {
-    if (this.disposed) throw new InputError('this model has been disposed');
+  run(state: ModelState, ids: ArrayLike<number>, allLogits: boolean, signal?: AbortSignal): Promise<Float32Array> {
+    return this.queue.run(() => this.runNow(state, ids, allLogits, signal));
+  }
+
+  private async runNow(state: ModelState, ids: ArrayLike<number>, allLogits: boolean, signal?: AbortSignal): Promise<Float32Array> {
+    this.checkUsable();
     const c = this.config;
     const n = ids.length;
     if (n === 0) throw new InputError('no token ids given');
     checkIds(ids, c.vocabSize);
     checkState(state, c);
+    throwIfAborted(signal);
     const { dModel: Dm, vocabSize: V } = c;
     const slot = this.slotOf(state);
     if (!slot) this.moveState(state, true);
@@ -334,42 +359,53 @@ export class WasmModel implements Model {
     const Cn = this.liveParts[0].plan.chunkSize;
     const ep = this.embedPart;
     const hp = this.headPart;
-    for (let at = 0; at < n; at += Cn) {
-      const L = Math.min(Cn, n - at);
-      const s = ep.plan.scratch;
-      const idv = new Int32Array(ep.memory.buffer, s.ids, L);
-      for (let t = 0; t < L; t++) idv[t] = ids[at + t];
-      const e = ep.plan.embeddings!;
-      const k = ep.k;
-      if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm, e.rows);
-      else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
-      else if (e.dtype === 'q8') k.embedQ8(s.h, e.ptr, e.scales, s.ids, L, Dm);
-      else if (e.dtype === 'q4') k.embedQ4(s.h, e.ptr, e.scales, s.ids, L, Dm);
-      else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
-      this.tracer?.(ep, 'embeddings', s.h, L, Dm);
-      let cur = ep;
-      for (const part of this.liveParts) {
-        const nl = part.plan.layers.length;
-        if (nl === 0) continue;
-        cur = this.handOver(cur, part, L);
-        const where = slot ?? part.plan.scratch;
-        for (let j = 0; j < nl; j++) this.block(part, j, L, where);
+    let done = 0;
+    try {
+      for (let at = 0; at < n; at += Cn) {
+        if (at > 0) throwIfAborted(signal);
+        const L = Math.min(Cn, n - at);
+        const s = ep.plan.scratch;
+        const idv = new Int32Array(ep.memory.buffer, s.ids, L);
+        for (let t = 0; t < L; t++) idv[t] = ids[at + t];
+        const e = ep.plan.embeddings!;
+        const k = ep.k;
+        if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm, e.rows);
+        else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
+        else if (e.dtype === 'q8') k.embedQ8(s.h, e.ptr, e.scales, s.ids, L, Dm);
+        else if (e.dtype === 'q4') k.embedQ4(s.h, e.ptr, e.scales, s.ids, L, Dm);
+        else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
+        this.tracer?.(ep, 'embeddings', s.h, L, Dm);
+        let cur = ep;
+        for (const part of this.liveParts) {
+          const nl = part.plan.layers.length;
+          if (nl === 0) continue;
+          cur = this.handOver(cur, part, L);
+          const where = slot ?? part.plan.scratch;
+          for (let j = 0; j < nl; j++) {
+            await this.block(part, j, L, where);
+            if (this.pacer.due()) await this.pacer.turn();
+            this.checkUsable();
+          }
+        }
+        cur = this.handOver(cur, hp, L);
+        const hs = hp.plan.scratch;
+        if (allLogits) {
+          hp.k.rmsNorm(hs.hf, hs.h, hp.plan.normF, L, Dm, c.normEps);
+          this.tracer?.(hp, 'norm_f', hs.hf, L, Dm);
+          await this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, L);
+          out.set(f32(hp.memory, hs.logits, L * V), at * V);
+        } else if (at + L === n) {
+          hp.k.rmsNorm(hs.hf, hs.h + (L - 1) * Dm * 4, hp.plan.normF, 1, Dm, c.normEps);
+          await this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, 1);
+          out.set(f32(hp.memory, hs.logits, V));
+        }
+        done += L;
       }
-      cur = this.handOver(cur, hp, L);
-      const hs = hp.plan.scratch;
-      if (allLogits) {
-        hp.k.rmsNorm(hs.hf, hs.h, hp.plan.normF, L, Dm, c.normEps);
-        this.tracer?.(hp, 'norm_f', hs.hf, L, Dm);
-        this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, L);
-        out.set(f32(hp.memory, hs.logits, L * V), at * V);
-      } else if (at + L === n) {
-        hp.k.rmsNorm(hs.hf, hs.h + (L - 1) * Dm * 4, hp.plan.normF, 1, Dm, c.normEps);
-        this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, 1);
-        out.set(f32(hp.memory, hs.logits, V));
-      }
+    } finally {
+      // Whatever ended the call, the state holds the chunks completed (an abort is seen only between chunks).
+      if (!slot && this.liveParts.length) this.moveState(state, false);
+      state.position += done;
     }
-    if (!slot) this.moveState(state, false);
-    state.position += n;
     return out;
   }
 }

@@ -13,8 +13,11 @@
  * next-chunk word, then the generation, and notifies; each worker spins briefly (bounded) then blocks in
  * `Atomics.wait`, so an idle pool burns no core. A worker claims a chunk only while the next-chunk word carries
  * the generation whose job it read, so a late worker can never run an old job's arguments. The caller claims
- * chunks too, then waits (bounded spin, then `Atomics.wait`) until every chunk is done.
- * Workers are `unref`'d, so a process whose model was never disposed still exits; `dispose` stops them.
+ * chunks too, then waits until every chunk is done: a bounded spin (most jobs end within it), then
+ * `Atomics.waitAsync`, so the calling thread (the main thread of a server or a UI) never blocks: `rows` returns
+ * a promise only when the spin ran out, and the hot path pays nothing for it.
+ * A worker that dies or throws (a wasm trap, `terminate`) makes the pool faulted: the waiting call and every later
+ * one reject with {@link ThreadPool.fault}, instead of waiting forever for a chunk that will never be done.
  */
 import { Worker } from 'node:worker_threads';
 import type { Kernels } from './kernels.ts';
@@ -33,6 +36,11 @@ export function jobId(job: JobName): number {
   return id;
 }
 
+/** `Atomics.waitAsync` (ES2024, which the project's lib predates; Node ≥ 16 and Deno have it). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, i: number, v: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+}).waitAsync;
+
 /** Chunks per thread. */
 const CHUNKS_PER_THREAD = 4;
 const SPIN = 20000;
@@ -48,6 +56,8 @@ export class ThreadPool {
    * (a spec then sees any job a worker runs wrongly, instead of the caller having done all of them first).
    */
   callerClaims = true;
+  /** Set when a worker died or threw after starting (or the pool was disposed): the pool cannot run jobs any more. */
+  fault: Error | null = null;
 
   private constructor(
     /** Threads in all, the caller included. */
@@ -70,6 +80,7 @@ export class ThreadPool {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const url = new URL('./worker.js', import.meta.url);
     const workers: Worker[] = [];
+    let pool: ThreadPool | null = null;
     try {
       for (let i = 1; i < threads; i++) {
         const w = new Worker(url, { workerData: { module, memories, control, index: i }, execArgv: [] });
@@ -81,14 +92,16 @@ export class ThreadPool {
         });
         w.removeAllListeners('exit');
         w.removeAllListeners('error');
-        w.on('error', () => {}); // a worker error after start surfaces as a stuck job's timeout in the caller's spec
+        w.on('error', (e) => pool?.fail(`kernel worker ${i} threw (${e instanceof Error ? e.message : String(e)})`));
+        w.on('exit', (code) => pool?.fail(`kernel worker ${i} exited (code ${code})`));
         w.unref();
       }
     } catch (e) {
       for (const w of workers) void w.terminate();
       throw e;
     }
-    return new ThreadPool(threads, workers, control, tables);
+    pool = new ThreadPool(threads, workers, control, tables);
+    return pool;
   }
 
   /**
@@ -97,7 +110,8 @@ export class ThreadPool {
    * point into; bounds are multiples of `align` (2: q8/q4 row pairs and bf16 2-row tiles stay whole; 4 for the
    * scan's and conv's 4-channel groups).
    */
-  rows(job: JobName, args: readonly number[], outF: number, memory = 0, align = 2): void {
+  rows(job: JobName, args: readonly number[], outF: number, memory = 0, align = 2): Promise<void> | undefined {
+    if (this.fault) throw this.fault;
     const id = jobId(job);
     const kernel = this.tables[memory][id]!;
     if (args.length !== kernel.argc) throw new Error(`${job} takes ${kernel.argc} arguments before r0, r1; ${args.length} given`);
@@ -124,16 +138,32 @@ export class ThreadPool {
     }
     let d = Atomics.load(ctl, DONE);
     for (let i = 0; d < n && i < SPIN; i++) d = Atomics.load(ctl, DONE);
-    while (d < n) {
-      Atomics.wait(ctl, DONE, d);
-      d = Atomics.load(ctl, DONE);
+    return d < n ? this.waitDone(n) : undefined;
+  }
+
+  /** Waits without blocking until `n` chunks are done, or rejects once the pool is faulted. */
+  private async waitDone(n: number): Promise<void> {
+    for (;;) {
+      if (this.fault) throw this.fault;
+      const d = Atomics.load(this.ctl, DONE);
+      if (d >= n) return;
+      const w = waitAsync(this.ctl, DONE, d);
+      if (w.async) await w.value;
     }
+  }
+
+  /** Marks the pool faulted (first cause wins) and wakes a call waiting for its chunks. */
+  private fail(why: string): void {
+    if (this.fault) return;
+    this.fault = new Error(`${why}; this model cannot run any more: dispose it and load it again`);
+    Atomics.notify(this.ctl, DONE);
   }
 
   /** Stops and terminates the workers. */
   dispose(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.fail('the model has been disposed');
     Atomics.store(this.ctl, FN, 0);
     Atomics.store(this.ctl, GEN, (this.gen = (this.gen + 1) & 0xffffff));
     Atomics.notify(this.ctl, GEN);
