@@ -52,14 +52,18 @@ describe('wasm threads', () => {
     await expect(loadModel(dir, { backend: 'wasm', threads: 0 })).rejects.toThrow(/threads/);
   });
 
-  it('a process whose 2-thread model was not disposed still exits', () => {
+  it('a process whose 2-thread model was not disposed still exits, and does not exit in the middle of a call', () => {
     const code = `import { loadModel } from './src/index.ts';
 const m = await loadModel(${JSON.stringify(dir)}, { backend: 'wasm', threads: 2 });
 await m.forward([1, 2, 3]);
-console.log('done', m.threads);`;
+// A long call waits for its workers in Atomics.waitAsync, which alone does not keep the process alive.
+const s = m.createState();
+await m.prefill(s, Array.from({ length: 3000 }, (_, i) => (i * 7) % 515));
+for (let i = 0; i < 50; i++) await m.step(s, i);
+console.log('done', m.threads, s.position);`;
     const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
     expect(res.stderr).toBe('');
-    expect(res.stdout.trim()).toBe('done 2');
+    expect(res.stdout.trim()).toBe('done 2 3050');
     expect(res.status).toBe(0);
   });
 });

@@ -143,12 +143,19 @@ export class ThreadPool {
 
   /** Waits without blocking until `n` chunks are done, or rejects once the pool is faulted. */
   private async waitDone(n: number): Promise<void> {
-    for (;;) {
-      if (this.fault) throw this.fault;
-      const d = Atomics.load(this.ctl, DONE);
-      if (d >= n) return;
-      const w = waitAsync(this.ctl, DONE, d);
-      if (w.async) await w.value;
+    // A pending waitAsync does not keep the event loop alive, and the workers are unref'd: ref them while
+    // waiting, or a process with nothing else to do would exit in the middle of the call.
+    for (const w of this.workers) w.ref();
+    try {
+      for (;;) {
+        if (this.fault) throw this.fault;
+        const d = Atomics.load(this.ctl, DONE);
+        if (d >= n) return;
+        const w = waitAsync(this.ctl, DONE, d);
+        if (w.async) await w.value;
+      }
+    } finally {
+      for (const w of this.workers) w.unref();
     }
   }
 
