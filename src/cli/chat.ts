@@ -7,7 +7,7 @@ import process from 'node:process';
 import { createInterface } from 'node:readline';
 import { ChatSession } from '../generate/chat.ts';
 import { FalconMambaError } from '../errors.ts';
-import { backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, rssMB, type Command } from './common.ts';
+import { backendFlag, dtypeFlag, eventLoopTurns, EXIT_INTERRUPTED, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, rssMB, type Command } from './common.ts';
 import { parseSamplingFlags, SAMPLING_HELP, SAMPLING_OPTIONS, samplingOptions } from './generate.ts';
 
 const OPTIONS = {
@@ -55,20 +55,42 @@ ${MODEL_OPTIONS_HELP}`,
       const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
       note(`falcon-mamba: loaded in ${(loadMs / 1000).toFixed(2)} s · RSS ${rssMB()}${tty ? ` · ${REPL_HELP}` : ''}`);
       const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
-      let turn: AbortController | null = null;
-      rl.on('SIGINT', () => {
-        if (turn) turn.abort();
-        else rl.close();
-      });
-      const onSigint = () => {
-        if (turn) turn.abort();
-        else rl.close();
-      };
-      process.on('SIGINT', onSigint);
       const out = process.stdout;
+      // Ctrl-C, as in node's REPL: during a reply it stops the reply (the session keeps what was generated, so
+      // the next turn continues the conversation); on a half-typed line it clears the line; at an empty prompt it
+      // asks for a second one, which ends the session (exit 130). Without a terminal (piped input) SIGINT ends
+      // the session, stopping any reply.
+      let turn: AbortController | null = null;
+      let exitAsked = false;
+      let interrupted = false;
+      const onInterrupt = () => {
+        if (!tty) {
+          interrupted = true;
+          turn?.abort();
+          rl.close();
+        } else if (turn) turn.abort();
+        else if (rl.line.length > 0) {
+          rl.write(null, { ctrl: true, name: 'e' });
+          rl.write(null, { ctrl: true, name: 'u' });
+          exitAsked = false;
+        } else if (exitAsked) {
+          interrupted = true;
+          out.write('\n');
+          rl.close();
+        } else {
+          exitAsked = true;
+          out.write('\n(To exit, press Ctrl+C again or Ctrl+D or type /exit)\n');
+          rl.prompt();
+        }
+      };
+      rl.on('SIGINT', onInterrupt);
+      process.on('SIGINT', onInterrupt);
+      rl.on('line', () => {
+        exitAsked = false;
+      });
+      const tick = eventLoopTurns();
       if (tty) rl.setPrompt('> ');
       if (tty) rl.prompt();
-      let status = 0;
       try {
         for await (const raw of rl) {
           const line = raw.trim();
@@ -104,14 +126,16 @@ ${MODEL_OPTIONS_HELP}`,
             } catch (e) {
               if (!(e instanceof FalconMambaError)) throw e;
               note(`falcon-mamba: ${e.message}`);
-              status = 1;
             }
             if (tty) rl.prompt();
             continue;
           }
           turn = new AbortController();
           const gen = session.send(line, { signal: turn.signal });
-          for await (const e of gen) if (e.text) out.write(e.text);
+          for await (const e of gen) {
+            if (e.text) out.write(e.text);
+            await tick();
+          }
           out.write('\n');
           turn = null;
           const s = gen.summary!;
@@ -124,10 +148,11 @@ ${MODEL_OPTIONS_HELP}`,
           if (tty) rl.prompt();
         }
       } finally {
-        process.removeListener('SIGINT', onSigint);
+        process.removeListener('SIGINT', onInterrupt);
         rl.close();
       }
-      return status;
+      // How the session ended (a failed /load earlier is reported where it happened, not here).
+      return interrupted ? EXIT_INTERRUPTED : 0;
     } finally {
       await model.dispose();
     }

@@ -1,11 +1,12 @@
 /**
  * What every command shares: argument parsing (node:util parseArgs, strict), usage errors, opening a model
- * folder the way an HF snapshot is laid out (weights + tokenizer files + generation_config.json) with a
- * progress bar, and the speed line.
+ * folder the way an HF snapshot is laid out (weights + tokenizer files + generation_config.json) with load
+ * progress (src/cli/progress.ts), and the speed line.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
+import { setImmediate } from 'node:timers';
 import { loadModel } from '../load.ts';
 import type { Backend, Model, WeightDType } from '../model.ts';
 import type { TokenizerFiles } from '../tokenizer/files.ts';
@@ -13,9 +14,27 @@ import { loadGenerationConfig, type GenerationConfig } from '../generate/config.
 import { Checkpoint } from '../io/checkpoint.ts';
 import { GgufCheckpoint, isGgufPath } from '../io/gguf-checkpoint.ts';
 import { loadModelTokenizer } from '../tokenizer/gguf.ts';
+import { loadProgress } from './progress.ts';
 
 /** The program's name in messages. */
 export const PROGRAM = 'falcon-mamba';
+
+/** The exit status of a command ended by Ctrl-C (128 + SIGINT, as shells report it). */
+export const EXIT_INTERRUPTED = 130;
+
+/**
+ * A function to await after each generated token: it lets the event loop run (setImmediate) once every
+ * `everyMs`, so that Ctrl-C (SIGINT, readline keys) is seen while tokens stream, whatever the engine does.
+ */
+export function eventLoopTurns(everyMs = 20): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    const now = performance.now();
+    if (now - last < everyMs) return;
+    last = now;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+}
 
 /** Bad usage: printed as one line with a hint, exit status 2. */
 export class UsageError extends Error {
@@ -165,18 +184,22 @@ export async function openModel(dir: string, flags: { backend?: Backend; dtype?:
   const t0 = performance.now();
   await openCheckpoint(dir); // headers only: a wrong folder or file fails here with a message naming it
   const files = await loadModelTokenizer(dir);
-  const bar = await progressBar();
+  // q8/q4 quantize each chunk of rows as it is read (src/wasm), so the whole load is that phase.
+  const quantize = flags.dtype === 'q8' || flags.dtype === 'q4';
+  const progress = await loadProgress(quantize ? `loading + quantizing to ${flags.dtype}` : 'loading weights');
   let model: Model;
+  let ok = false;
   try {
     model = await loadModel(dir, {
       backend: flags.backend,
       dtype: flags.dtype,
       threads: flags.threads,
-      onProgress: bar ? (p) => bar.update(p.loadedBytes, p.totalBytes) : undefined,
+      onProgress: (p) => progress.update(p.loadedBytes, p.totalBytes),
       onNotice: (message) => process.stderr.write(`falcon-mamba: ${message}\n`),
     });
+    ok = true;
   } finally {
-    bar?.stop();
+    progress.stop(ok);
   }
   const generation = await loadGenerationConfig(dir, model.config);
   return { model, files, generation, loadMs: performance.now() - t0 };
@@ -187,43 +210,14 @@ export function openCheckpoint(dir: string): Promise<Checkpoint | GgufCheckpoint
   return isGgufPath(dir) ? GgufCheckpoint.open(dir) : Checkpoint.open(dir);
 }
 
-/** A byte-progress bar on stderr, or null when stderr is not a terminal. */
-async function progressBar(): Promise<{ update(loaded: number, total: number): void; stop(): void } | null> {
-  if (!process.stderr.isTTY) return null;
-  const { default: cliProgress } = await import('cli-progress');
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: 'loading weights |{bar}| {percentage}% {loadedMB}/{totalMB} MB',
-      hideCursor: true,
-      clearOnComplete: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  const mb = (b: number) => (b / 1e6).toFixed(1);
-  return {
-    update(loaded, total) {
-      if (!started) {
-        bar.start(total, 0, { loadedMB: mb(0), totalMB: mb(total) });
-        started = true;
-      }
-      bar.update(loaded, { loadedMB: mb(loaded), totalMB: mb(total) });
-    },
-    stop() {
-      if (started) bar.stop();
-    },
-  };
-}
-
 /** `12.3 tok/s`, or `–` when no time passed. */
 export function rate(tokens: number, ms: number): string {
   return ms > 0 && tokens > 0 ? `${((tokens * 1000) / ms).toFixed(1)} tok/s` : '–';
 }
 
-/** Resident set size in MB. */
+/** Resident set size in MB (10^6 bytes, as every byte count the CLI prints). */
 export function rssMB(): string {
-  return `${(process.memoryUsage().rss / 1048576).toFixed(0)} MB`;
+  return `${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`;
 }
 
 /** Writes to stderr (the only place status goes). */

@@ -10,7 +10,7 @@ import { applyChatTemplate, type TokenizerFiles } from '../tokenizer/files.ts';
 import type { ChatMessage } from '../tokenizer/chat.ts';
 import type { GenerationConfig } from '../generate/config.ts';
 import {
-  backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, readStdin, rssMB,
+  backendFlag, dtypeFlag, eventLoopTurns, EXIT_INTERRUPTED, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, readStdin, rssMB,
   UsageError, type Command,
 } from './common.ts';
 
@@ -171,17 +171,24 @@ ${MODEL_OPTIONS_HELP}`,
         const { eosTokenIds, stop, maxTokens, seed, temperature, topK, topP, minP, repetitionPenalty } = options;
         note(`falcon-mamba: ${model.backend} backend · ${ids.length} prompt tokens · ${JSON.stringify({ maxTokens, temperature, topK, topP, minP, repetitionPenalty, seed, eosTokenIds, stop })}`);
       }
+      // Ctrl-C stops the generation (what was generated and the speed line are printed, exit 130); a second one
+      // exits at once, should the first not be seen.
       const abort = new AbortController();
-      const onSigint = () => abort.abort();
-      process.once('SIGINT', onSigint);
+      const onSigint = () => {
+        if (abort.signal.aborted) process.exit(EXIT_INTERRUPTED);
+        abort.abort();
+      };
+      process.on('SIGINT', onSigint);
       const gen = generateTextFromIds(model, files.tokenizer, ids, { ...options, signal: abort.signal });
       const out = process.stdout;
       let generated = '';
+      const turn = eventLoopTurns();
       try {
         if (v.echo && !v.json) out.write(text);
         for await (const e of gen) {
           generated += e.text;
           if (!v.json && e.text) out.write(e.text);
+          await turn();
         }
       } finally {
         process.removeListener('SIGINT', onSigint);
@@ -211,7 +218,7 @@ ${MODEL_OPTIONS_HELP}`,
         if (printed !== '' && !printed.endsWith('\n')) out.write('\n');
       }
       note(speedLine(s, loadMs));
-      return 0;
+      return abort.signal.aborted ? EXIT_INTERRUPTED : 0;
     } finally {
       await model.dispose();
     }

@@ -12,6 +12,7 @@ import { loadTokenizerFiles } from '../tokenizer/files.ts';
 import { hasGgufTokenizer, loadModelTokenizer } from '../tokenizer/gguf.ts';
 import { planWasmMemory } from '../wasm/plan.ts';
 import { modelFlag, openCheckpoint, parse, type Command } from './common.ts';
+import { formatBytes } from './progress.ts';
 
 const OPTIONS = {
   model: { type: 'string', short: 'm' },
@@ -19,17 +20,6 @@ const OPTIONS = {
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-function human(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
 
 /** The `info` command. */
 export const infoCommand: Command = {
@@ -98,9 +88,9 @@ tokenizer (when the folder has one).
       `shape        dModel ${c.dModel} · dInner ${c.dInner} · dState ${c.dState} · dConv ${c.dConv} · dtRank ${c.dtRank} · nLayer ${c.nLayer} · vocabSize ${c.vocabSize}`,
       `options      normEps ${c.normEps} · ${c.dtBCNorm ? `dt/B/C rms norm (eps ${c.mixerRmsEps})` : 'no dt/B/C norm'} · bias ${c.useBias} · conv bias ${c.useConvBias} · tied head ${c.tieWordEmbeddings}`,
       `parameters   ${parameters.toLocaleString('en-US')} (${(parameters / 1e9).toFixed(3)} B)`,
-      `weights      ${human(ckpt.totalBytes)} · ${Object.entries(ggmlTypes ?? dtypes).map(([d, b]) => `${d} ${human(b)}`).join(' · ')}${ggmlTypes ? ' (GGUF tensor types)' : ''}`,
-      `wasm memory  ${(['auto', 'q8', 'q4'] as const).map((d) => `${d === 'auto' ? 'as stored' : d} ${human(wasmMemory[d].bytes)} in ${wasmMemory[d].parts} part${wasmMemory[d].parts > 1 ? 's' : ''}`).join(' · ')} (weights + scratch for ${DEFAULT_CHUNK_SIZE}-token chunks)`,
-      `state        ${human(4 * (floats.conv + floats.ssm))} per sequence (conv ${floats.conv.toLocaleString('en-US')} + ssm ${floats.ssm.toLocaleString('en-US')} f32), whatever its length`,
+      `weights      ${formatBytes(ckpt.totalBytes)} · ${Object.entries(ggmlTypes ?? dtypes).map(([d, b]) => `${d} ${formatBytes(b)}`).join(' · ')}${ggmlTypes ? ' (GGUF tensor types)' : ''}`,
+      `wasm memory  ${(['auto', 'q8', 'q4'] as const).map((d) => `${d === 'auto' ? 'as stored' : d} ${formatBytes(wasmMemory[d].bytes)} in ${wasmMemory[d].parts} part${wasmMemory[d].parts > 1 ? 's' : ''}`).join(' · ')} (weights + scratch for ${DEFAULT_CHUNK_SIZE}-token chunks)`,
+      `state        ${formatBytes(4 * (floats.conv + floats.ssm))} per sequence (conv ${floats.conv.toLocaleString('en-US')} + ssm ${floats.ssm.toLocaleString('en-US')} f32), whatever its length`,
       `eos ids      [${generation.eosTokenIds.join(', ')}]`,
       `tokenizer    ${tokenizer ? `vocab ${tokenizer.vocabSize} · chat template ${tokenizer.chatTemplate ? 'yes' : 'no'}${tokenizer.eosToken ? ` · eos ${JSON.stringify(tokenizer.eosToken)}` : ''}` : (gguf ? 'none (no tokenizer.ggml.* metadata)' : 'none (no tokenizer.json)')}`,
     ];
