@@ -89,6 +89,7 @@ export interface LoadOptions {
  * leaves: prefilling the rest continues exactly. An aborted `step` (one chunk) leaves the state untouched.
  */
 export interface CallOptions {
+  /** Aborts the call (see above). */
   signal?: AbortSignal;
 }
 
