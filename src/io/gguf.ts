@@ -18,6 +18,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { CheckpointError } from '../errors.ts';
+import { readTensorInto } from './safetensors.ts';
 
 /** A ggml tensor type this project reads. */
 export type GgmlType = 'F32' | 'F16' | 'BF16' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q8_0' | 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K';
@@ -401,21 +402,5 @@ export async function readGgufHeader(file: string): Promise<GgufHeader> {
  * tensor), into `out`: straight from disk to their final place.
  */
 export async function readGgufTensorInto(t: GgufTensorInfo, out: Uint8Array, offset?: number): Promise<Uint8Array> {
-  const size = t.end - t.start;
-  if (offset === undefined ? out.length !== size : !(Number.isInteger(offset) && offset >= 0 && offset + out.length <= size)) {
-    throw new CheckpointError(`${t.file}: tensor "${t.name}" has ${size} bytes, cannot read ${out.length} bytes at offset ${offset ?? 0}`);
-  }
-  const from = t.start + (offset ?? 0);
-  const fh = await open(t.file, 'r');
-  try {
-    let done = 0;
-    while (done < out.length) {
-      const { bytesRead } = await fh.read(out, done, Math.min(out.length - done, 1 << 28), from + done);
-      if (bytesRead === 0) throw new CheckpointError(`${t.file}: tensor "${t.name}": file ended while reading`);
-      done += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-  return out;
+  return readTensorInto(t, out, offset); // the same byte-range read as a safetensors tensor's
 }

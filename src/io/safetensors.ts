@@ -195,7 +195,7 @@ export async function readTensorBytes(t: TensorInfo): Promise<Uint8Array> {
  * final place without an intermediate copy. `out.length` must equal the tensor's byte length, or with `offset`
  * (bytes into the tensor) fit inside it: a range of the tensor, e.g. a chunk of its rows.
  */
-export async function readTensorInto(t: TensorInfo, out: Uint8Array, offset?: number): Promise<Uint8Array> {
+export async function readTensorInto(t: Pick<TensorInfo, 'file' | 'name' | 'start' | 'end'>, out: Uint8Array, offset?: number): Promise<Uint8Array> {
   const size = t.end - t.start;
   if (offset === undefined ? out.length !== size : !(Number.isInteger(offset) && offset >= 0 && offset + out.length <= size)) {
     throw new CheckpointError(`${t.file}: tensor "${t.name}" has ${size} bytes, cannot read ${out.length} bytes at offset ${offset ?? 0}`);
