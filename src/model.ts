@@ -116,6 +116,16 @@ export interface Model {
   /** Feeds one token; returns its logits (V) and advances `state`. */
   step(state: ModelState, id: number, options?: CallOptions): Promise<Float32Array>;
   /**
+   * Batched decode: feeds `ids[b]` to `states[b]` for each of B independent sequences and returns their logits,
+   * (B, V) row-major; each state advances by one token. The sequences' states may come from `createState`,
+   * `loadState` or copies, in any mix of positions; a state may not appear twice in one call. Each sequence's
+   * logits equal its own `step` within the backends' twin rule (docs/generation.md): the reference backend runs
+   * B steps (the oracle), the wasm engine one pass over the weights whose matrix products take the B tokens
+   * together, with the conv and the scan run per sequence on its own state. An abort is seen before the pass
+   * begins (then no state is touched).
+   */
+  stepBatch(states: readonly ModelState[], ids: ArrayLike<number>, options?: CallOptions): Promise<Float32Array>;
+  /**
    * The state as versioned bytes (src/state.ts: magic, format version, the model's shape and fingerprint,
    * position, f32 data). Restoring them and continuing gives exactly the tokens of continuing without the save.
    */
@@ -154,6 +164,29 @@ export function checkState(state: ModelState, c: ModelConfig): void {
       `state does not fit this model (conv ${state?.conv?.length} / ssm ${state?.ssm?.length} floats, expected ${n.conv} / ${n.ssm})`,
     );
   }
+}
+
+/**
+ * Checks one batched decode call ({@link Model.stepBatch}): as many ids as states (at least one), every state fits
+ * the model, and no state appears twice (the same object, or two objects over the same memory: a state fed
+ * twice in one pass would see only one of its tokens).
+ */
+export function checkBatch(states: readonly ModelState[], ids: ArrayLike<number>, c: ModelConfig): void {
+  if (!Array.isArray(states) || states.length === 0) throw new InputError('stepBatch needs a non-empty array of states');
+  if (ids?.length !== states.length) throw new InputError(`stepBatch got ${states.length} states but ${ids?.length} token ids`);
+  const seen = new Map<ArrayBufferLike, number[]>();
+  states.forEach((st, b) => {
+    try {
+      checkState(st, c);
+    } catch (e) {
+      throw new InputError(`state ${b} of the batch: ${(e as Error).message}`);
+    }
+    const at = seen.get(st.conv.buffer) ?? [];
+    if (at.includes(st.conv.byteOffset)) throw new InputError(`state ${b} of the batch appears twice (the same state, or a view of the same memory)`);
+    at.push(st.conv.byteOffset);
+    seen.set(st.conv.buffer, at);
+  });
+  checkIds(ids, c.vocabSize);
 }
 
 /** Checks token ids before they index the embedding table. */

@@ -121,7 +121,7 @@ describe('traceForward (reference)', () => {
     const m = await tiny();
     const noTrace: Model = {
       config: m.config, backend: 'wasm', forward: async () => new Float32Array(0), createState: () => m.createState(),
-      prefill: async () => new Float32Array(0), step: async () => new Float32Array(0), saveState: () => new Uint8Array(0),
+      prefill: async () => new Float32Array(0), step: async () => new Float32Array(0), stepBatch: async () => new Float32Array(0), saveState: () => new Uint8Array(0),
       loadState: () => m.createState(), dispose: () => {},
     };
     await expect(traceForward(noTrace, IDS)).rejects.toThrow(/wasm backend cannot trace/);

@@ -25,6 +25,7 @@ beforeAll(async () => {
       return m.prefill(s, ids);
     },
     step: (s, id) => m.step(s, id),
+    stepBatch: (s, ids) => m.stepBatch(s, ids),
     saveState: (s) => m.saveState(s),
     loadState: (b) => m.loadState(b),
     dispose: () => {},

@@ -14,7 +14,7 @@ import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import type { GgufCheckpoint } from '../io/gguf-checkpoint.ts';
 import { InputError } from '../errors.ts';
-import { CallQueue, checkIds, checkState, Pacer, REFERENCE_CHUNK, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type TraceHook } from '../model.ts';
+import { CallQueue, checkBatch, checkIds, checkState, Pacer, REFERENCE_CHUNK, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
 import {
   causalConv1d,
@@ -367,6 +367,16 @@ export class ReferenceModel implements Model {
 
   step(state: ModelState, id: number, options: CallOptions = {}): Promise<Float32Array> {
     return this.runAsync(state, [id], false, options.signal);
+  }
+
+  /** The oracle of batched decode: B single steps, one after the other, each on its own state. */
+  async stepBatch(states: readonly ModelState[], ids: ArrayLike<number>, options: CallOptions = {}): Promise<Float32Array> {
+    checkBatch(states, ids, this.config);
+    throwIfAborted(options.signal);
+    const V = this.config.vocabSize;
+    const out = new Float32Array(states.length * V);
+    for (let b = 0; b < states.length; b++) out.set(await this.step(states[b], ids[b]), b * V);
+    return out;
   }
 
   saveState(state: ModelState): Uint8Array {

@@ -19,16 +19,22 @@
  */
 import type { ModelConfig } from '../config.ts';
 import { InputError } from '../errors.ts';
-import { CallQueue, checkIds, checkState, Pacer, stateFloats, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type TraceHook } from '../model.ts';
+import { CallQueue, checkBatch, checkIds, checkState, Pacer, stateFloats, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
 import type { Kernels, SimdBuild } from './kernels.ts';
 import { f32 } from './memory.ts';
-import { bytesPerToken, rowOffset, type Matrix, type StateSlot, type WasmPlan } from './plan.ts';
+import { bytesPerToken, MAX_BATCH, rowOffset, type Matrix, type StateSlot, type WasmPlan } from './plan.ts';
 import { runRows, type JobKernel } from './jobs.js';
 import { jobId, ThreadPool, type JobName } from './threads.ts';
 
 /** Matrices with fewer weights than this run on the calling thread alone (a hand-off costs a few µs). */
 const PARALLEL_MIN_WEIGHTS = 1 << 15;
+
+/** Batched decode: byte offsets of two u32 tables (one entry a row) giving each row's layer state, conv and ssm. */
+interface BatchTables {
+  convTable: number;
+  ssmTable: number;
+}
 
 /** One part of a loaded model: its plan, its memory and the kernel instance over that memory. */
 export interface WasmPart {
@@ -135,6 +141,10 @@ export class WasmModel implements Model {
 
   step(state: ModelState, id: number, options: CallOptions = {}): Promise<Float32Array> {
     return this.run(state, [id], false, options.signal);
+  }
+
+  stepBatch(states: readonly ModelState[], ids: ArrayLike<number>, options: CallOptions = {}): Promise<Float32Array> {
+    return this.queue.run(() => this.stepBatchNow(states, ids, options.signal));
   }
 
   saveState(state: ModelState): Uint8Array {
@@ -247,18 +257,21 @@ export class WasmModel implements Model {
   }
 
   /**
-   * One Mamba block over the L tokens in the part's scratch `h` (the wasm twin of reference `mambaBlock`): layer
-   * `j` of the part, whose state is at `st` (a slot, or the part's scratch state for its own layers).
+   * One Mamba block over the L rows in the part's scratch `h` (the wasm twin of reference `mambaBlock`): layer
+   * `j` of the part. The rows are L tokens of one sequence whose state is at `st` (a slot, or the part's scratch
+   * state for its own layers), or, for batched decode, one token of each of L sequences whose layer states are
+   * found through `st`'s offset tables.
    */
-  private async block(part: WasmPart, j: number, L: number, st: StateSlot): Promise<void> {
+  private async block(part: WasmPart, j: number, L: number, st: StateSlot | BatchTables): Promise<void> {
     const c = this.config;
     const k = part.k;
     const { dModel: Dm, dInner: E, dState: N, dConv: K, dtRank: R } = c;
     const w = part.plan.layers[j];
     const s = part.plan.scratch;
     const W = R + 2 * N;
-    const conv = st.conv + j * E * (K - 1) * 4;
-    const ssm = st.ssm + j * E * N * 4;
+    const batch = 'convTable' in st;
+    const conv = batch ? st.convTable : st.conv + j * E * (K - 1) * 4;
+    const ssm = batch ? st.ssmTable : st.ssm + j * E * N * 4;
     const t = this.tracer;
     const tr = t && ((name: string, ptr: number, rows: number, cols: number, stride?: number, col0?: number) => t(part, name, ptr, rows, cols, stride, col0));
     const p = `layers.${part.plan.spec.layer0 + j}.`;
@@ -278,7 +291,7 @@ export class WasmModel implements Model {
     tr?.(p + 'mixer.in_proj.x', s.x, L, E);
     tr?.(p + 'mixer.in_proj.z', s.z, L, E);
     // The conv (+ silu) and later the scan, split by channel ranges (channels are independent; bounds multiples of 4).
-    await this.rows(part, 'causalConv1dSiluRows', [s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K], E, E * K * L, 4);
+    await this.rows(part, batch ? 'causalConv1dSiluBatchRows' : 'causalConv1dSiluRows', [s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K], E, E * K * L, 4);
     tr?.(p + 'mixer.conv1d.out', s.xc, L, E);
     await this.linear(part, s.dbc, s.xc, w.xProj, 0, L);
     if (tr) {
@@ -298,12 +311,29 @@ export class WasmModel implements Model {
     tr?.(p + 'mixer.dt_proj.out', s.delta, L, E);
     const B = s.dbc + R * 4;
     const C = s.dbc + (R + N) * 4;
-    await this.rows(part, 'selectiveScanRows', [s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W], E, E * N * L, 4);
+    await this.rows(part, batch ? 'selectiveScanBatchRows' : 'selectiveScanRows', [s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W], E, E * N * L, 4);
     tr?.(p + 'mixer.gated', s.y, L, E);
     await this.linear(part, s.o, s.y, w.outProj, w.outProjBias, L);
     tr?.(p + 'mixer.out_proj.out', s.o, L, Dm);
     k.residualAdd(s.h, s.o, L * Dm);
     tr?.(p + 'output', s.h, L, Dm);
+  }
+
+  /** Looks up ids[at .. at+L) in the embedding table into the first part's scratch h (L, H). */
+  private embed(ids: ArrayLike<number>, at: number, L: number): void {
+    const ep = this.embedPart;
+    const Dm = this.config.dModel;
+    const s = ep.plan.scratch;
+    const idv = new Int32Array(ep.memory.buffer, s.ids, L);
+    for (let t = 0; t < L; t++) idv[t] = ids[at + t];
+    const e = ep.plan.embeddings!;
+    const k = ep.k;
+    if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm, e.rows);
+    else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
+    else if (e.dtype === 'q8') k.embedQ8(s.h, e.ptr, e.scales, s.ids, L, Dm);
+    else if (e.dtype === 'q4') k.embedQ4(s.h, e.ptr, e.scales, s.ids, L, Dm);
+    else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
+    this.tracer?.(ep, 'embeddings', s.h, L, Dm);
   }
 
   /** Copies the residual stream h (L, H) from one part's scratch to another's. */
@@ -331,6 +361,79 @@ export class WasmModel implements Model {
         ss.set(ssm);
       }
     }
+  }
+
+  /** {@link stepBatch} in groups of at most the plan's batch (src/wasm/plan.ts `MAX_BATCH`), one pass each. */
+  private async stepBatchNow(states: readonly ModelState[], ids: ArrayLike<number>, signal?: AbortSignal): Promise<Float32Array> {
+    this.checkUsable();
+    const c = this.config;
+    checkBatch(states, ids, c);
+    throwIfAborted(signal);
+    const V = c.vocabSize;
+    const out = new Float32Array(states.length * V);
+    const G = this.maxBatch;
+    for (let g0 = 0; g0 < states.length; g0 += G) await this.batchPass(states.slice(g0, g0 + G), Array.prototype.slice.call(ids, g0, g0 + G), out.subarray(g0 * V));
+    return out;
+  }
+
+  /** Sequences one pass of batched decode takes. */
+  private get maxBatch(): number {
+    return Math.min(MAX_BATCH, this.liveParts[0].plan.chunkSize);
+  }
+
+  /**
+   * One pass of batched decode: row b of every activation is sequence b's token. The matrix products take the S
+   * rows together (each weight read serves every sequence); the conv and the scan run per row on that sequence's
+   * own state, found through the part's offset tables: a state in a slot is used where it lives, any other has
+   * its layer's slice copied into the part's batch staging before the layer and back after it.
+   */
+  private async batchPass(states: readonly ModelState[], ids: number[], out: Float32Array): Promise<void> {
+    const c = this.config;
+    const { dModel: Dm, dInner: E, dState: N, dConv: K, vocabSize: V } = c;
+    const S = states.length;
+    const G = this.maxBatch;
+    const convN = E * (K - 1), ssmN = E * N;
+    const slots = states.map((st) => this.slotOf(st));
+    this.embed(ids, 0, S);
+    let cur = this.embedPart;
+    for (const part of this.liveParts) {
+      const nl = part.plan.layers.length;
+      if (nl === 0) continue;
+      cur = this.handOver(cur, part, S);
+      const sc = part.plan.scratch;
+      const table = new Uint32Array(part.memory.buffer, sc.batchTable, 2 * G);
+      const tables: BatchTables = { convTable: sc.batchTable, ssmTable: sc.batchTable + G * 4 };
+      for (let j = 0; j < nl; j++) {
+        const layer = part.plan.spec.layer0 + j;
+        const staged: number[] = [];
+        for (let b = 0; b < S; b++) {
+          const slot = slots[b];
+          if (slot) {
+            table[b] = slot.conv + layer * convN * 4;
+            table[G + b] = slot.ssm + layer * ssmN * 4;
+          } else {
+            table[b] = sc.batchConv + b * convN * 4;
+            table[G + b] = sc.batchSsm + b * ssmN * 4;
+            f32(part.memory, table[b], convN).set(states[b].conv.subarray(layer * convN, (layer + 1) * convN));
+            f32(part.memory, table[G + b], ssmN).set(states[b].ssm.subarray(layer * ssmN, (layer + 1) * ssmN));
+            staged.push(b);
+          }
+        }
+        await this.block(part, j, S, tables);
+        for (const b of staged) {
+          states[b].conv.subarray(layer * convN, (layer + 1) * convN).set(f32(part.memory, table[b], convN));
+          states[b].ssm.subarray(layer * ssmN, (layer + 1) * ssmN).set(f32(part.memory, table[G + b], ssmN));
+        }
+        if (this.pacer.due()) await this.pacer.turn();
+        this.checkUsable();
+      }
+    }
+    const hp = this.handOver(cur, this.headPart, S);
+    const hs = hp.plan.scratch;
+    hp.k.rmsNorm(hs.hf, hs.h, hp.plan.normF, S, Dm, c.normEps);
+    await this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, S);
+    out.set(f32(hp.memory, hs.logits, S * V));
+    for (const st of states) st.position += 1;
   }
 
   /** Rejects once the model is disposed or its pool is faulted (a worker died): the model cannot run any more. */
@@ -369,17 +472,7 @@ export class WasmModel implements Model {
       for (let at = 0; at < n; at += Cn) {
         if (at > 0) throwIfAborted(signal);
         const L = Math.min(Cn, n - at);
-        const s = ep.plan.scratch;
-        const idv = new Int32Array(ep.memory.buffer, s.ids, L);
-        for (let t = 0; t < L; t++) idv[t] = ids[at + t];
-        const e = ep.plan.embeddings!;
-        const k = ep.k;
-        if (e.dtype === 'bf16') k.embedBf16(s.h, e.ptr, s.ids, L, Dm, e.rows);
-        else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
-        else if (e.dtype === 'q8') k.embedQ8(s.h, e.ptr, e.scales, s.ids, L, Dm);
-        else if (e.dtype === 'q4') k.embedQ4(s.h, e.ptr, e.scales, s.ids, L, Dm);
-        else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
-        this.tracer?.(ep, 'embeddings', s.h, L, Dm);
+        this.embed(ids, at, L);
         let cur = ep;
         for (const part of this.liveParts) {
           const nl = part.plan.layers.length;

@@ -76,6 +76,9 @@ export interface ScratchPlan {
   xz: number; // (C, 2E) whole in_proj output when its halves cannot be split (q8/q4 with odd E); 0 otherwise
   conv: number; // (layers, E, K−1) this part's layers' state, for states that live outside (copied in and out)
   ssm: number; // (layers, E, N)
+  batchConv: number; // (batch, E, K−1) batched decode: one layer's conv state of each sequence that lives outside
+  batchSsm: number; // (batch, E, N) … and its SSM state
+  batchTable: number; // (2, batch) u32: the offset of each batched sequence's layer state, conv then ssm
 }
 
 /** A state slot: where a state made by `createState` lives, so calls on it copy nothing. */
@@ -118,6 +121,13 @@ export interface WasmPlan {
  * (2 × E·(K−1+N)·nLayer floats: 2 × 3.7 MB per decoded token on the small shape, ~1–2 ms of a ~25 ms token).
  */
 const STATE_SLOTS = 4;
+
+/**
+ * Sequences one pass of batched decode takes (at most the chunk size, whose scratch rows they use); a larger
+ * batch runs in groups of this many. Its per-layer staging for states outside the slots is small: 16 × E·(K−1+N)
+ * floats, 2.5 MB on the small shape and 10 MB a part for the 7B.
+ */
+export const MAX_BATCH = 16;
 
 export function matrixDType(stored: DType, wanted: LoadOptions['dtype']): MatrixDType {
   if (wanted === 'f32' || wanted === 'q8' || wanted === 'q4') return wanted;
@@ -216,6 +226,9 @@ export function planMemory(
     xz: quantized && E % 2 === 1 ? vec('xz', C * 2 * E) : 0,
     conv: vec('state.conv', nL * E * (K - 1)),
     ssm: vec('state.ssm', nL * E * N),
+    batchConv: vec('batch.conv', Math.min(MAX_BATCH, C) * E * (K - 1)),
+    batchSsm: vec('batch.ssm', Math.min(MAX_BATCH, C) * E * N),
+    batchTable: plan.alloc('batch.table', 2 * Math.min(MAX_BATCH, C) * 4),
   };
   const slots: StateSlot[] = [];
   const whole = spec.layer0 === 0 && spec.layer1 === nLayer && spec.embeddings && spec.head;
