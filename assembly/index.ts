@@ -1,6 +1,7 @@
 // WebAssembly SIMD kernels of FalconMamba / Mamba-1, each the twin of a function in src/reference/ops.ts
 // (same name and argument order; tensors are byte offsets into the one imported memory). docs/kernels.md
-// describes what differs from the reference (fusion, layouts, dtypes) and how each is tested.
+// describes what differs from the reference (fusion, layouts, dtypes) and how each is tested; the symbols
+// (H, E, N, R, K, L) and step numbers are those of docs/math.md.
 export { rmsNorm, dtBCRmsNorm } from './norm';
 export { bf16BlockCols, bf16Interleave, linearF32, linearF32Rows, linearBf16, linearBf16Rows, linearF16, linearF16Rows } from './linear';
 export { embedF32, embedBf16, embedF16 } from './embed';

@@ -1,17 +1,18 @@
 /**
- * config.json → {@link ModelConfig}, in the glossary's names.
+ * config.json → {@link ModelConfig}. The symbols are those of docs/math.md §1, the one table for code and docs:
  *
- * | glossary      | HF config key            | paper symbol | 7B value |
- * |---------------|--------------------------|--------------|----------|
- * | `dModel`      | `hidden_size`            | D            | 4096     |
- * | `dInner`      | `intermediate_size`      | E·D          | 8192     |
- * | `dState`      | `state_size`             | N            | 16       |
- * | `dConv`       | `conv_kernel`            | K            | 4        |
- * | `dtRank`      | `time_step_rank`         | R            | 256      |
- * | `nLayer`      | `num_hidden_layers`      | —            | 64       |
- * | `vocabSize`   | `vocab_size`             | V            | 65024    |
+ * | symbol | field         | HF config key            | 7B value |
+ * |--------|---------------|--------------------------|----------|
+ * | H      | `dModel`      | `hidden_size`            | 4096     |
+ * | E      | `dInner`      | `intermediate_size`      | 8192     |
+ * | N      | `dState`      | `state_size`             | 16       |
+ * | K      | `dConv`       | `conv_kernel`            | 4        |
+ * | R      | `dtRank`      | `time_step_rank`         | 256      |
+ * | —      | `nLayer`      | `num_hidden_layers`      | 64       |
+ * | V      | `vocabSize`   | `vocab_size`             | 65024    |
  *
- * Traps handled here (see docs/falcon-mamba-math.md §1): `intermediate_size` wins over `expand`
+ * `D` is only the skip vector (`mixer.D`); the paper's D (model width) is H here, its E·D (inner width) is E.
+ * Traps handled here (docs/math.md §2): `intermediate_size` wins over `expand`
  * (falcon-mamba-7b says `expand: 16` with `intermediate_size: 8192`); `time_step_rank: "auto"` is
  * `ceil(hidden_size / 16)`; `mixer_rms_eps` defaults to 1e-6; `tie_word_embeddings` defaults to true.
  */
@@ -24,9 +25,9 @@ export type ModelType = 'falcon_mamba' | 'mamba';
 export interface ModelConfig {
   /** `model_type`: `falcon_mamba` adds the dt/B/C RMS norms to Mamba-1. */
   modelType: ModelType;
-  /** D: width of the residual stream (`hidden_size`). */
+  /** H: width of the residual stream (`hidden_size`). */
   dModel: number;
-  /** E·D: width inside the mixer (`intermediate_size`, else `expand * hidden_size`). */
+  /** E: width inside the mixer, the number of SSM channels (`intermediate_size`, else `expand * hidden_size`). */
   dInner: number;
   /** N: SSM state size per channel (`state_size`). */
   dState: number;

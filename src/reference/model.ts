@@ -3,7 +3,7 @@
  * It is the oracle every faster path is judged against, so it favours clarity over speed; it widens every
  * weight to f32 at load (fine for the test and demo models; the wasm backend keeps bf16 for the 7B).
  *
- * Data path of one call over L tokens (docs/mamba-block.md):
+ * Data path of one call over L tokens (every step exactly: docs/math.md §5):
  *   h = Emb[ids]
  *   per layer: u = RMSNorm(h); x, z = in_proj(u); x = silu(conv(x)); dt, B, C = x_proj(x)
  *              (FalconMamba: dt, B, C = rms(dt), rms(B), rms(C)); delta = dt_proj(dt)
@@ -29,7 +29,7 @@ import {
   silu,
 } from './ops.ts';
 
-/** One block's weights, all f32. Shapes in the symbols of docs/mamba-block.md. */
+/** One block's weights, all f32. Shapes in the symbols of docs/math.md §1. */
 export interface LayerWeights {
   /** (H) */
   norm: Float32Array;
@@ -57,7 +57,7 @@ export interface LayerWeights {
   outProjBias: Float32Array | null;
 }
 
-/** Every weight of the model, f32, shapes in the symbols of docs/mamba-block.md. */
+/** Every weight of the model, f32, shapes in the symbols of docs/math.md §1. */
 export interface Weights {
   /** (V, H) */
   embeddings: Float32Array;
@@ -122,7 +122,7 @@ export async function loadReferenceWeights(ckpt: Checkpoint | GgufCheckpoint, on
  */
 export type LinearFn = typeof linear;
 
-/** Every intermediate of one block over L tokens, (shapes in the symbols of docs/mamba-block.md). */
+/** Every intermediate of one block over L tokens, (shapes in the symbols of docs/math.md §1). */
 export interface BlockValues {
   /** (L, H) RMSNorm of the block input */
   u: Float32Array;
@@ -156,7 +156,7 @@ function columns(a: Float32Array, L: number, stride: number, c0: number, n: numb
 }
 
 /**
- * One Mamba block over L tokens (HF `MambaBlock` + `slow_forward`; docs/mamba-block.md), updating `h` (L, H)
+ * One Mamba block over L tokens (HF `MambaBlock` + `slow_forward`; steps 2–15 of docs/math.md §5), updating `h` (L, H)
  * in place and the layer's slices of the state: `conv` (E, K−1), `ssm` (E, N). `lin` computes its four linear
  * layers. With `scanParts` the scan runs unfused ({@link selectiveScanParts}, then the gate): the same
  * arithmetic as the fused one, so the outputs are the same bits, with Δ and the scan's partial sums kept.
@@ -296,17 +296,17 @@ export class ReferenceModel implements Model {
     if (L === 0) throw new InputError('no token ids given');
     checkIds(ids, c.vocabSize);
     checkState(state, c);
-    const { dModel: Dm, dInner: E, dState: N, dConv: K, vocabSize: V } = c;
-    const h = new Float32Array(L * Dm);
-    embed(h, this.weights.embeddings, ids, L, Dm);
-    trace?.('embeddings', h, [L, Dm]);
+    const { dModel: H, dInner: E, dState: N, dConv: K, vocabSize: V } = c;
+    const h = new Float32Array(L * H);
+    embed(h, this.weights.embeddings, ids, L, H);
+    trace?.('embeddings', h, [L, H]);
     const convPer = E * (K - 1);
     const ssmPer = E * N;
     for (let i = 0; i < c.nLayer; i++) {
       const conv = state.conv.subarray(i * convPer, (i + 1) * convPer);
       const ssm = state.ssm.subarray(i * ssmPer, (i + 1) * ssmPer);
       const p = `layers.${i}.`;
-      trace?.(p + 'input', h, [L, Dm]);
+      trace?.(p + 'input', h, [L, H]);
       const v = mambaBlock(c, this.weights.layers[i], h, L, conv, ssm, this.lin, trace !== undefined);
       if (trace) traceBlock((name, a, shape) => trace(p + name, a, shape), c, this.weights.layers[i], v, h, conv, ssm, L);
       yield;
@@ -314,12 +314,12 @@ export class ReferenceModel implements Model {
     state.position += L;
     if (logitRows === 'none') return new Float32Array(0);
     const rows = logitRows === 'all' ? L : 1;
-    const last = h.subarray((L - rows) * Dm);
-    const hf = new Float32Array(rows * Dm);
-    rmsNorm(hf, last, this.weights.normF, rows, Dm, c.normEps);
-    trace?.('norm_f', hf, [rows, Dm]);
+    const last = h.subarray((L - rows) * H);
+    const hf = new Float32Array(rows * H);
+    rmsNorm(hf, last, this.weights.normF, rows, H, c.normEps);
+    trace?.('norm_f', hf, [rows, H]);
     const logits = new Float32Array(rows * V);
-    this.lin(logits, hf, this.weights.lmHead, null, rows, Dm, V);
+    this.lin(logits, hf, this.weights.lmHead, null, rows, H, V);
     trace?.('logits', logits, [rows, V]);
     return logits;
   }
