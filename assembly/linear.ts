@@ -4,11 +4,11 @@
 // Decode (L = 1) is a matrix-vector product bound by how fast weight bytes can be turned into f32 lanes, so the
 // bf16 path uses a load-time layout that makes that two instructions per 8 weights (see `bf16Interleave`), in
 // column blocks that keep the slice of x in L1 (see `XBLOCK`). Prefill (L > 1) uses register tiles of 4 tokens ×
-// 2 rows, so each weight vector loaded is used 4 times (perf-notes: 16 vector registers; 8 accumulators + 4
+// 2 rows, so each weight vector loaded is used 4 times (x64 has 16 vector registers; 8 accumulators + 4
 // weight vectors + 2 x vectors + the mask fit).
 //
 // Every kernel has a `…Rows` form that computes output rows [r0, r1) only, with the full `outF` as the row
-// stride of `out`: the unit of work a thread pool hands out (issue 6).
+// stride of `out`: the unit of work a thread pool hands out (src/wasm/threads.ts).
 import { bf16ToF32, f16ToF32, f16x4ToF32, hsum, madd } from './common';
 
 /**
@@ -60,7 +60,7 @@ export function bf16Interleave(W: usize, rows: i32, cols: i32): void {
  * Σ_k w[k]·x[k] over n weights of one interleaved row slice: 32 weights per iteration into 8 accumulators,
  * measured (512 MB of weights, 1024 columns) at 22.7 GB/s against 21.3 for 16 per iteration / 4 accumulators,
  * 18.3 for `extend_low/high` + `shl` in natural layout, 18.6 for `load16x4_u` + `shl`, and 6.4 for two rows per
- * pass sharing the x loads (perf-notes saw the same collapse with 4 rows). The streaming-read ceiling was ~26 GB/s.
+ * pass sharing the x loads (more rows per pass spill x64's 16 vector registers). The streaming-read ceiling was ~26 GB/s.
  */
 // @ts-ignore: decorator
 @inline function dotBf16(w: usize, x: usize, n: i32): f32 {

@@ -1,4 +1,4 @@
-// Block-quantized linear layers (issue 6 §3): weights in Q8_0 / Q4_0 blocks of 32 with an f32 scale each, the
+// Block-quantized linear layers (docs/quantization.md): weights in Q8_0 / Q4_0 blocks of 32 with an f32 scale each, the
 // activation quantized per block of 32 to int8 (stored as int8, widened to int16 as it is loaded), and the block dot done in integers with
 // `i32x4.dot_i16x8_s` (llama.cpp's Q8_0 × Q8_0 scheme), scaled by d_w·d_x in f32.
 // Twins of `quantizeActivationQ8` / `linearQInt` in src/reference/quant.ts; the layouts are described there and

@@ -8,8 +8,8 @@
  * project's rows, llama.cpp's `llama-bench` runs on a GGUF conversion of the same checkpoint (bf16 / Q8_0 / Q4_0)
  * with the same threads, prefill length and decode length, and the native read bandwidth (bench/native-read.c,
  * compiled here with the machine's C compiler) is measured at the start and at the end; every ratio in the table
- * is then from this one run on this CPU. Without it, the ratios are against anchors measured elsewhere (issue 14:
- * a 2-core Zen 3), and say so.
+ * is then from this one run on this CPU. Without it, the ratios are against anchors measured elsewhere (on
+ * a 2-core Zen 3: `ANCHORS` below), and say so.
  *
  * Every configuration runs in its own child process (bench/bench-row.ts), and so do the ceilings (before the rows
  * and again after them; the table uses the best of the two). A row whose child fails (e.g. a model too large to
@@ -103,9 +103,9 @@ function cpuName(): string {
 }
 
 /**
- * llama.cpp figures measured elsewhere, shown when no `--llama-cpp` build is given: issue 14's side-by-side run
+ * llama.cpp figures measured elsewhere, shown when no `--llama-cpp` build is given: a side-by-side run
  * (2-core AMD EPYC Zen 3, AVX2 and no AVX-512, llama.cpp c392e50 native build, 2 threads) and, for 1 thread of
- * the small shape, the same run (docs/perf-notes.md). tokens/s; prefill of 256 tokens (small) or 64 (7B).
+ * the small shape, the same run. tokens/s; prefill of 256 tokens (small) or 64 (7B).
  */
 const ANCHORS: Record<string, { decode: number; prefill: number }> = {
   'small 1 bf16': { decode: 23.4, prefill: 82.5 },
@@ -339,7 +339,7 @@ const verdict = (x: number | undefined, goal: number) => (x === undefined || !Nu
 const each = (shape: Shape, threads: number, what: Record<string, number>, goal: (d: DType) => number) =>
   DTYPES.map((d) => `${d} ${verdict(what[`${shape} ${threads} ${d}`], goal(d))}`).join('; ');
 const targets = [
-  `targets (issue 14), ${live ? 'against llama.cpp in this run' : 'against llama.cpp figures measured elsewhere (no --llama-cpp): not a same-run verdict'}:`,
+  `targets (docs/performance.md), ${live ? 'against llama.cpp in this run' : 'against llama.cpp figures measured elsewhere (no --llama-cpp): not a same-run verdict'}:`,
   ...(WITH_7B
     ? [
         `  7B decode ≥ 1.2×, 2 threads: ${each('7B', 2, decodeVs, () => 1.2)}`,
@@ -361,7 +361,7 @@ const out = [
   `decode: best and median of ${ROUNDS} rounds of ${DECODE} tokens (7B: ${ROUNDS_7B} of ${DECODE_7B}); prefill: best of 2 (7B: 1); "of ceiling" = decode tok/s × weight bytes per token / the ceiling at the row's thread count; ` +
     (live
       ? `llama.cpp: llama-bench with the same threads, -p and -n, -r as the rounds, best repetition, on GGUF conversions of the same checkpoints (bf16, Q8_0, Q4_0); `
-      : `llama.cpp: figures measured elsewhere (issue 14: 2-core Zen 3, AVX2), for orientation only; `) +
+      : `llama.cpp: figures measured elsewhere (2-core Zen 3, AVX2), for orientation only; `) +
     `every row in its own process; "other load": cores' worth of CPU other processes took while the row was timed (/proc/stat)${live ? ', ours / llama.cpp' : ''}, ` +
     `on a 2-core machine anything near 1 means the 2-thread figures are not the engine's (each child waits up to ${QUIET_WAIT} s for an idle machine; ` +
     `a small row over ${BUSY} cores is run again up to ${RETRIES}× and the least disturbed attempt kept); logits finite: ${finite}`,

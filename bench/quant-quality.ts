@@ -1,5 +1,5 @@
 /**
- * Quality of block-quantized weights (issue 6 §3), measured with the reference backend only:
+ * Quality of block-quantized weights (docs/quantization.md), measured with the reference backend only:
  *
  *   npx tsx bench/quant-quality.ts [--windows 8]
  *

@@ -1,5 +1,5 @@
 /**
- * The server's benchmarks (issue 16). Run each under /work/bin/quiet:
+ * The server's benchmarks (docs/server.md). Run each under /work/bin/quiet:
  *
  *   npx tsx bench/server.ts ttft [--model DIR] [--lengths 0,1000,2000,4000,8000] [--reply 16]
  *     Time to first token of a chat turn against the length of the history before it, with the state cache

@@ -2,11 +2,11 @@
  * Synthetic FalconMamba checkpoints for benchmarks: a valid HF model folder (config.json + model.safetensors)
  * with seeded random weights of realistic scale, so every activation stays finite and the numbers mean something.
  *
- * The "small" shape (docs/perf-notes: the shape llama.cpp was measured on): dModel 1024, 24 layers, dInner 2048,
+ * The "small" shape (the shape of the llama.cpp anchors in bench/bench.ts): dModel 1024, 24 layers, dInner 2048,
  * dState 16, dtRank 64, dConv 4, vocab 65024, untied lm_head, bf16 → 293M parameters, ~586 MB.
  * Written tensor by tensor (never the whole file in memory) into models/synthetic-small/ (git-ignored).
  *
- * The 7B shape (issue 6): {@link ensureSynthetic7B}, sharded like the released checkpoint.
+ * The 7B shape: {@link ensureSynthetic7B}, sharded like the released checkpoint.
  *
  * Run alone: `npx tsx bench/synthetic.ts [small|7b] [dir]`.
  */
@@ -185,7 +185,7 @@ export function writeSynthetic(dir: string, config = SMALL_CONFIG, options: Synt
 }
 
 /**
- * The config of falcon-mamba-7b (docs/falcon-mamba-math.md §3), including its `expand: 16` trap:
+ * The config of falcon-mamba-7b (docs/math.md §1–3), including its `expand: 16` trap:
  * 7,272,665,088 bf16 parameters = 14,545,330,176 bytes, exactly the real index's `total_size`.
  */
 export const FALCON_7B_CONFIG = {

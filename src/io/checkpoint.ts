@@ -28,7 +28,7 @@ export async function readJsonFile(path: string, optional = false): Promise<unkn
   }
 }
 
-/** The canonical HF weight names of a config, with their shapes (docs/falcon-mamba-math.md §2). */
+/** The canonical HF weight names of a config, with their shapes (docs/math.md §3). */
 export function expectedTensors(c: ModelConfig): Map<string, number[]> {
   const { dModel: H, dInner: E, dState: N, dConv: K, dtRank: R, vocabSize: V } = c;
   const m = new Map<string, number[]>();

@@ -1,5 +1,5 @@
 /**
- * ggml's block formats → f32: the readable meaning of every GGUF tensor type this project runs (issue 18).
+ * ggml's block formats → f32: the readable meaning of every GGUF tensor type this project runs (docs/gguf.md).
  * Layouts and formulas are llama.cpp's (ggml-common.h `block_*`, ggml-quants.c `dequantize_row_*`); every
  * product is rounded to f32 in the order ggml's scalar code computes it, so the values are the file's own
  * weights, not an approximation of them. `d`, `m`, `dmin` are IEEE half (f16) unless said otherwise.

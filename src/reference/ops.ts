@@ -3,9 +3,10 @@
  * (Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", 2023, §3 and Algorithm 2)
  * and Hugging Face's `MambaMixer.slow_forward` / `FalconMambaMixer.slow_forward`.
  *
- * Symbols (docs/mamba-block.md, the one table for code and docs): L tokens in this call, H = dModel, E = dInner (the
+ * Symbols (docs/math.md §1, the one table for code and docs): L tokens in this call, H = dModel, E = dInner (the
  * paper's E·D: here E is the inner width itself, not the expansion factor), N = dState, K = dConv, R = dtRank,
- * V = vocabSize; `D` (E) is only ever the skip vector (HF `mixer.D`). Matrices are row-major; a linear layer's
+ * V = vocabSize; `D` (E) is only ever the skip vector (HF `mixer.D`). The steps each function computes are
+ * numbered in docs/math.md §5. Matrices are row-major; a linear layer's
  * weight is `[out, in]` as in `nn.Linear`.
  *
  * Numerics: values are stored in Float32Array (as PyTorch's float32 stores them); reductions accumulate in
@@ -14,8 +15,8 @@
  *
  * Every function writes into an output passed first and takes sizes explicitly (llama2.c style), so the
  * WebAssembly twins in `assembly/` can share names and argument order. None copies data into temporaries;
- * the only objects made per token are the typed-array views (`subarray`, no copy) through which
- * `dtBCRmsNorm` and `selectiveScan` hand one token's row to the per-token function, for readability.
+ * the only objects made per token are typed-array views (`subarray`, no copy): the embedding row `embed`
+ * copies from, and the dt/B/C rows `dtBCRmsNorm` hands to `rmsNorm`, for readability.
  */
 
 const f = Math.fround;
@@ -180,8 +181,8 @@ export function dtBCRmsNorm(dbc: Float32Array, L: number, R: number, N: number, 
  *   h[c,n] = exp(Δ · A[c,n]) · h[c,n] + (Δ · B[n]) · x        (zero-order-hold A, Euler B)
  *
  * Updates h[c, ·] in `state` (E, N) and returns Σ_n h[c,n] · C[n], rounded to f32. B[n] and C[n] are read
- * at `b + n`, so one token's row of a (L, N) array can be passed as is. Shared by {@link selectiveScanStep} and the oracle's {@link selectiveScanParts},
- * so both do exactly the same arithmetic.
+ * at `b + n`, so one token's row of a (L, N) array can be passed as is. Shared by {@link selectiveScan} and the
+ * oracle's {@link selectiveScanParts}, so both do exactly the same arithmetic.
  */
 export function scanChannel(c: number, dt: number, x: number, A: Float32Array, B: Float32Array, C: Float32Array, state: Float32Array, N: number, b = 0): number {
   let acc = 0;
@@ -196,7 +197,7 @@ export function scanChannel(c: number, dt: number, x: number, A: Float32Array, B
 }
 
 /**
- * One step of the selective scan for one token:
+ * One step of the selective scan for one token: {@link selectiveScan} with L = 1.
  *
  *   Δ      = softplus(delta[c])                 (delta already includes dt_proj's bias)
  *   h[c,n] = exp(Δ · A[c,n]) · h[c,n] + (Δ · B[n]) · x[c]        ({@link scanChannel})
@@ -218,16 +219,13 @@ export function selectiveScanStep(
   E: number,
   N: number,
 ): void {
-  for (let c = 0; c < E; c++) {
-    const yScan = scanChannel(c, softplus(delta[c]), x[c], A, B, C, state, N);
-    const withSkip = f(yScan + f(x[c] * D[c]));
-    y[c] = f(withSkip * silu(z[c]));
-  }
+  selectiveScan(y, x, delta, A, B, C, D, z, state, 1, E, N);
 }
 
 /**
- * The selective scan over a sequence: {@link selectiveScanStep} for t = 0..L−1, carrying `state` (E, N).
- * The recurrence is the only sequential dependency of the model; nothing of size (L, E, N) is materialized.
+ * The selective scan over a sequence (docs/math.md §5 steps 9 and 11–13): for t = 0..L−1, carrying `state` (E, N),
+ * the formulas of {@link selectiveScanStep} on row t. The recurrence is the only sequential dependency of the
+ * model; nothing of size (L, E, N) is materialized.
  *
  * x, delta, z, y: (L, E); B, C: (L, N) read with row stride `bcStride` (they are views into x_proj's
  * (L, R+2N) output, so the stride is R+2N); A (E, N); D (E); state (E, N).
@@ -248,20 +246,12 @@ export function selectiveScan(
   bcStride: number = N,
 ): void {
   for (let t = 0; t < L; t++) {
-    const row = (a: Float32Array) => a.subarray(t * E, (t + 1) * E);
-    selectiveScanStep(
-      row(y),
-      row(x),
-      row(delta),
-      A,
-      B.subarray(t * bcStride, t * bcStride + N),
-      C.subarray(t * bcStride, t * bcStride + N),
-      D,
-      row(z),
-      state,
-      E,
-      N,
-    );
+    for (let c = 0; c < E; c++) {
+      const tc = t * E + c;
+      const yScan = scanChannel(c, softplus(delta[tc]), x[tc], A, B, C, state, N, t * bcStride);
+      const withSkip = f(yScan + f(x[tc] * D[c]));
+      y[tc] = f(withSkip * silu(z[tc]));
+    }
   }
 }
 

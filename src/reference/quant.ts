@@ -1,5 +1,5 @@
 /**
- * Block quantization of the large matrices at load time (issue 6 §3): the readable twin of
+ * Block quantization of the large matrices at load time (docs/quantization.md): the readable twin of
  * assembly/quant.ts. Formats after llama.cpp's Q8_0 / Q4_0 (ggml-quants.c `quantize_row_q8_0_ref`,
  * `quantize_row_q4_0_ref`): 32 consecutive weights of a row share one scale d.
  *

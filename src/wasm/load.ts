@@ -123,7 +123,7 @@ async function loadWeights(ckpt: Checkpoint, part: WasmPart, pool: ThreadPool | 
     await mat(p + 'mixer.x_proj.weight', L.xProj);
     await mat(p + 'mixer.dt_proj.weight', L.dtProj);
     await vec(p + 'mixer.dt_proj.bias', L.dtProjBias);
-    // A = −exp(A_log), once at load (docs/falcon-mamba-math.md §5 step 12), rounded to f32 like the reference.
+    // A = −exp(A_log), once at load (docs/math.md §5 step 10), rounded to f32 like the reference.
     // A GGUF file stores A itself (readA): used as stored, no log/exp round trip.
     if ('readA' in ckpt) {
       f32(memory, L.A, c.dInner * c.dState).set(await (ckpt as unknown as { readA(layer: number): Promise<Float32Array> }).readA(plan.spec.layer0 + j));

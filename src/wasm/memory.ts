@@ -2,7 +2,7 @@
  * The memory plan: every buffer of one wasm instance (weights, scratch, state slots) gets a fixed byte offset,
  * computed before the memory is created, so the memory never grows and kernels are called with plain offsets.
  * JavaScript touches the memory only through short-lived views made at the moment of a copy (`f32`, `u8`), never
- * kept across calls — the rule that keeps issue 6's threads and multi-memory splits safe.
+ * kept across calls — the rule that keeps the thread pool and the multi-memory split safe.
  */
 
 /** Alignment of every region: a cache line, so SIMD loads never straddle lines at a row start. */
