@@ -1,5 +1,5 @@
 /**
- * Batched decode (issue 17 §4): aggregate decode tokens/s of `stepBatch` for B = 1, 2, 4, 8, 16 sequences,
+ * Batched decode (docs/server.md): aggregate decode tokens/s of `stepBatch` for B = 1, 2, 4, 8, 16 sequences,
  * beside the same run's prefill rate (the compute bound batched decode approaches: a prefill of 256 tokens reads
  * each weight once per 64-token chunk, a batch of B once per B tokens). One model per (dtype, threads), loaded in
  * this process; every B is timed over `--steps` steps after two warm-up steps, best of `--rounds`.
@@ -7,7 +7,7 @@
  *   npx tsx bench/batch.ts --dir /work/models/synthetic-small [--dtypes bf16,q8,q4] [--threads 1,2] [--steps 8]
  *
  * Prints one markdown table: per row the prefill tok/s and, per B, aggregate tok/s and its ratio to B = 1, with
- * the targets of issue 17 under it (B = 4 ≥ 2.2× B = 1 for bf16 on 2 threads; B ≥ 8 ≥ 85% of prefill).
+ * the targets under it (B = 4 ≥ 2.2× B = 1 for bf16 on 2 threads; B ≥ 8 ≥ 85% of prefill).
  * Run it on a quiet machine (the team's /work/bin/quiet): it measures nothing but speed.
  */
 import { loadModel, type WeightDType } from '../src/index.ts';

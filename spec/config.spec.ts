@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../src/index.ts';
 
-// The real falcon-mamba-7b config.json (docs/falcon-mamba-math.md §3).
+// The real falcon-mamba-7b config.json (docs/math.md §1–3).
 const FALCON_7B = {
   architectures: ['FalconMambaForCausalLM'], model_type: 'falcon_mamba', hidden_size: 4096, num_hidden_layers: 64,
   state_size: 16, expand: 16, intermediate_size: 8192, conv_kernel: 4, time_step_rank: 256, layer_norm_epsilon: 1e-5,

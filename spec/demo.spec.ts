@@ -1,4 +1,4 @@
-// The shipped demo model (issue 7): its held-out loss by this project's engine equals the loss PyTorch measured
+// The shipped demo model: its held-out loss by this project's engine equals the loss PyTorch measured
 // on the same windows (fixtures/demo/heldout-loss.json), window by window. Rule: |ours − PyTorch| ≤ 1e-4
 // nats/token per window — both run f32 from the same bf16 weights; measured differences are ~1e-8, while a
 // wrong tokenization or a model bug moves a window's mean NLL by ≥ 1e-2.

@@ -1,4 +1,4 @@
-// The library under Deno 2, unchanged (issue 9): load a golden model with the wasm backend, check its logits
+// The library under Deno 2, unchanged: load a golden model with the wasm backend, check its logits
 // against the transformers goldens, tokenize with the real Falcon tokenizer, and generate greedily.
 // Run: npx deno test --allow-read --allow-env spec/deno/runtime.deno.ts   (npm test runs it after vitest)
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The server under Deno (issue 16): the same createServer app, listening through Deno.serve, answers a chat
+// The server under Deno: the same createServer app, listening through Deno.serve, answers a chat
 // completion (whole and streamed) with the text of the library's greedy generate() on the rendered prompt.
 // Run: npx deno test --no-check --no-lock --allow-read --allow-env --allow-net spec/deno/server.deno.ts
 import { dirname, resolve } from 'node:path';

@@ -1,4 +1,4 @@
-// The engine never blocks the event loop, and a model call can be aborted (issue 12 §3; src/model.ts
+// The engine never blocks the event loop, and a model call can be aborted (src/model.ts
 // `CallOptions`, docs/generation.md "Abort"). On both backends, wasm on 1 and 2 threads, on a tiny random model:
 // - while a long decode runs, a 5 ms setInterval keeps ticking: no gap between ticks over 100 ms (the engine gives
 //   the loop a turn every YIELD_MS = 4 ms of compute; 100 ms leaves room for a shared 2-core machine's stalls);

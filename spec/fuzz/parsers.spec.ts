@@ -1,5 +1,5 @@
 /**
- * Fuzz every parser of untrusted input (issue 15): each generated case either succeeds or throws one of the
+ * Fuzz every parser of untrusted input: each generated case either succeeds or throws one of the
  * project's errors (src/errors.ts), never a TypeError, RangeError or hang. Fixed seed in CI; set FUZZ_RUNS
  * (e.g. FUZZ_RUNS=20000) for a longer local run.
  */

@@ -1,4 +1,4 @@
-/** Saved chats are untrusted (issue 15): wrong metadata types fail at restore, naming the field. */
+/** Saved chats are untrusted: wrong metadata types fail at restore, naming the field. */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.ts';
 import { ChatSession } from '../../src/generate/chat.ts';

@@ -1,5 +1,5 @@
 /**
- * A model folder is untrusted (issue 15): FIFOs, devices, directories, huge or hostile headers and configs
+ * A model folder is untrusted: FIFOs, devices, directories, huge or hostile headers and configs
  * each end in one ConfigError / CheckpointError / TokenizerError naming the path, quickly and without a huge
  * allocation.
  */

@@ -1,4 +1,4 @@
-/** Saved states are untrusted (issue 15): a damaged payload is an InputError, not a silent NaN model. */
+/** Saved states are untrusted: a damaged payload is an InputError, not a silent NaN model. */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.ts';
 import { decodeState, saveState } from '../../src/state.ts';

@@ -1,6 +1,6 @@
 /**
  * Chat templates are code from a model folder: no template may hang the process, abort V8 or exhaust memory.
- * Each case must end quickly with a TokenizerError naming chat_template (issue 15, severe).
+ * Each case must end quickly with a TokenizerError naming chat_template (severe).
  */
 import { describe, expect, it } from 'vitest';
 import { renderChatTemplate } from '../../src/tokenizer/index.ts';

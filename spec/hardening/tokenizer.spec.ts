@@ -1,6 +1,6 @@
 /**
  * tokenizer.json is untrusted: no pattern, normalizer, pre-tokenizer or added token may hang the process,
- * abort V8 or overflow its stack (issue 15). Each case ends with a TokenizerError, or gives the right ids.
+ * abort V8 or overflow its stack. Each case ends with a TokenizerError, or gives the right ids.
  */
 import { describe, expect, it } from 'vitest';
 import { Tokenizer } from '../../src/tokenizer/index.ts';

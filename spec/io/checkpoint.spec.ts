@@ -1,4 +1,4 @@
-// Loader bad-input specs (issue 2 §6): every broken folder gets a CheckpointError/ConfigError naming the
+// Loader bad-input specs: every broken folder gets a CheckpointError/ConfigError naming the
 // file and tensor or field — never a crash, a hang or a huge allocation.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

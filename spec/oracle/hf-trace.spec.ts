@@ -1,5 +1,5 @@
 /**
- * The reference's trace against transformers' (issue 8 §3): for every fixtures/goldens/*.trace.safetensors
+ * The reference's trace against transformers': for every fixtures/goldens/*.trace.safetensors
  * made by fixtures/make_fixtures.py --trace, trace the same fixture model on the same ids and check every HF
  * tensor, mapped onto our names (src/oracle/hf-names.ts), within a stated tolerance, printing the worst
  * element on failure. Fails loudly when no HF trace exists.

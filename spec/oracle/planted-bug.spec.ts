@@ -1,5 +1,5 @@
 /**
- * The oracle's promise (issue 8): plant a bug in a copy of a model, trace it, compare against the correct
+ * The oracle's promise: plant a bug in a copy of a model, trace it, compare against the correct
  * trace, and `compare` names the tensor where the bug first shows. Uses the falcon-odd fixture (a real
  * transformers checkpoint) and its HF trace as the reference where one exists.
  */

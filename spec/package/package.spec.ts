@@ -1,4 +1,4 @@
-// The npm package as a user gets it (issue 12 §1–2): pack the project from a copy of its source files that never
+// The npm package as a user gets it: pack the project from a copy of its source files that never
 // ran a build (so `prepack` must build the kernels and dist/), install the tarball into a fresh project, and use it
 // from every consumer a user has: a plain ESM script on Node with no loader, require(), TypeScript (strict,
 // nodenext, the package's own declarations, the README's library example), the `falcon-mamba` bin through npx,

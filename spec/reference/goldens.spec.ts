@@ -1,4 +1,4 @@
-// The reference backend against every golden made by Hugging Face transformers (issue 2 §6).
+// The reference backend against every golden made by Hugging Face transformers.
 //
 // Tolerance on logits: |ours − HF| ≤ 5e-5 + 5e-5·|HF|. Why: both sides compute in f32, but PyTorch's
 // GEMMs (MKL/oneDNN) and conv accumulate in blocked f32 order while the reference accumulates in f64; the

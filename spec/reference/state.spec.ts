@@ -1,4 +1,4 @@
-// The two entry points of the reference agree (issue 2 §6): token-by-token with explicit state = the whole
+// The two entry points of the reference agree: token-by-token with explicit state = the whole
 // sequence at every position; prefill in several chunks = one call, for logits and for the state left behind.
 // Tolerance: |a − b| ≤ 1e-5 + 1e-5·|b|. Both paths do the same f32 arithmetic except the order of the conv's
 // K-term sum (history vs current token), so they differ by a few ulps at most.

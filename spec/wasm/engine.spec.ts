@@ -1,4 +1,4 @@
-// The wasm engine's own equivalences (issue 4 §3): chunked prefill = one call (logits and state), step at every
+// The wasm engine's own equivalences: chunked prefill = one call (logits and state), step at every
 // position = forward rows, wasm = reference on random models of awkward shapes, two models and two states
 // interleaved, and bad input → InputError.
 // Tolerances: wasm vs wasm paths |a − b| ≤ 1e-5 + 1e-5·|b| (the same kernels; only the matmul blocking —

@@ -1,4 +1,4 @@
-// A model split over several wasm memories (issue 6 §2). One wasm32 memory holds at most 4 GiB, so the 7B (14.5 GB
+// A model split over several wasm memories. One wasm32 memory holds at most 4 GiB, so the 7B (14.5 GB
 // in bf16) is split by layers into parts; here `maxPartBytes` is lowered to the smallest size each fixture model
 // can be split at, so every case is cut into several parts, and the split model must give the one-part model's
 // logits and states bit for bit (the same kernels do the same arithmetic; only h and the state are copied

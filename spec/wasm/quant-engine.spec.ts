@@ -1,4 +1,4 @@
-// The wasm engine with `dtype: 'q8' | 'q4'` (issue 6 §3): the large matrices are block-quantized at load and
+// The wasm engine with `dtype: 'q8' | 'q4'`: the large matrices are block-quantized at load and
 // dequantized inside the kernels' dot products, with each linear layer's input quantized per block of 32 (Q8_0 ×
 // Q8_0 / Q4_0, docs/quantization.md).
 // 1. Its twin: the reference backend with the same semantics — the same quantized weights (the embedding rows

@@ -1,4 +1,4 @@
-// The thread pool (issue 6 §1): threads 1 vs 2 (and 3, more than the cores) give the same logits within
+// The thread pool: threads 1 vs 2 (and 3, more than the cores) give the same logits within
 // 1e-5 + 1e-5·|x| — each output row is computed by exactly one thread with the same kernel, so in practice they
 // are bit-identical; the tolerance only allows for a future split of the reductions. Every dtype's dispatch is
 // covered (f32 storage, bf16, q8, q4); a model never disposed must not keep the process alive (checked in a child
@@ -139,7 +139,7 @@ describe('the job table (src/wasm/jobs.js), read by the pool and the worker', ()
   });
 });
 
-describe('worker faults (issue 15 §3)', () => {
+describe('worker faults', () => {
   // Every chunk is a worker's (workersOnly), so a job cannot finish without the worker that failed.
   const faulty = async () => {
     const { Checkpoint } = await import('../../src/io/checkpoint.ts');

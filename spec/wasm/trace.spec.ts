@@ -1,4 +1,4 @@
-// The wasm engine's trace (issue 8 §3): every intermediate it holds agrees with the reference's trace under the
+// The wasm engine's trace: every intermediate it holds agrees with the reference's trace under the
 // oracle's default rule, so `compare` can locate a kernel bug; a planted kernel-side bug (a perturbed conv bias
 // in layer 1, written straight into wasm memory) is named by compare at the first tensor it touches.
 import { describe, expect, it } from 'vitest';
