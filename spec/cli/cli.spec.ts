@@ -1,34 +1,15 @@
 // The falcon-mamba CLI, spawned as a user would (`node src/cli/bin.js …`, cwd = repo root), on a temp model
 // folder = the shared golden model + the Falcon tokenizer: --json ids equal the library's greedy ids, stdin
 // prompts, stop strings, chat over piped stdin, tokenize/info, help, and the error paths' exit codes.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/index.ts';
 import { ChatSession, generate, generateIds } from '../../src/generate/index.ts';
 import { loadTokenizerFiles, type TokenizerFiles } from '../../src/tokenizer/index.ts';
+import { runCli as cli } from '../helpers/cli.ts';
 import { REPO } from '../helpers/goldens.ts';
 import { HAVE_SHARED, makeTokenizedModel, removeDirs } from '../generate/helpers.ts';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli/bin.js', ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
 
 const COMMANDS = ['generate', 'chat', 'tokenize', 'info'];
 

@@ -1,24 +1,12 @@
 // `falcon-mamba perplexity` and `score` end to end on the demo model: the JSON equals the library's result, the
 // saved log-probabilities compared with the same run give KLD 0, bad input is one line with exit status 1 or 2.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, perplexity, Tokenizer } from '../../src/index.ts';
+import { runCli as cli } from '../helpers/cli.ts';
 import { REPO } from '../helpers/goldens.ts';
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli/bin.js', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'fm-eval-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

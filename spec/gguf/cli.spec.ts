@@ -1,22 +1,10 @@
 // The CLI on GGUF fixtures, spawned as a user would: generate's greedy ids equal the library's on the same file,
 // info lists the GGUF tensor types, tokenize reads the tokenizer from the metadata.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateIds, loadModel, loadModelTokenizer } from '../../src/index.ts';
+import { runCli as cli } from '../helpers/cli.ts';
 import { REPO } from '../helpers/goldens.ts';
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli/bin.js', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const Q4KM = join(REPO, 'fixtures/gguf/falcon-wide.Q4_K_M.gguf');
 

@@ -7,31 +7,11 @@ import { Tokenizer } from '../../src/tokenizer/index.ts';
 import { onigToJs } from '../../src/tokenizer/pattern.ts';
 import { GPT2_PATTERN } from '../../src/tokenizer/pretokenizers.ts';
 import { TokenizerError } from '../../src/errors.ts';
+import { throwsTokenizerError, tinyTokenizerJson } from '../helpers/tiny-tokenizer.ts';
 
-/** A tiny valid byte-level BPE tokenizer.json, with parts replaced by `patch`. */
-function tiny(patch: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    version: '1.0',
-    added_tokens: [{ id: 3, content: '<eos>', special: true, normalized: false, lstrip: false, rstrip: false, single_word: false }],
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, vocab: { a: 0, b: 1, ab: 2, '<eos>': 3, 'Ġ': 4, 'x': 5 }, merges: ['a b'] },
-    ...patch,
-  };
-}
-
-function tokenizerError(f: () => unknown, re: RegExp): void {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'expected a TokenizerError').toBeInstanceOf(TokenizerError);
-  expect((err as Error).message).toMatch(re);
-}
+/** The tiny tokenizer.json with two more tokens (Ġ, x), parts replaced by `patch`. */
+const tiny = (patch: Record<string, unknown> = {}) => tinyTokenizerJson(patch, { 'Ġ': 4, x: 5 });
+const tokenizerError = throwsTokenizerError;
 
 const split = (regex: string) => ({ pre_tokenizer: { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false } });
 

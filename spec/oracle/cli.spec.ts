@@ -3,7 +3,6 @@
  * command functions directly when the bin is absent): exit codes, the files written, the first diverging
  * name printed, usage errors. ORACLE_CLI_DIRECT=1 forces the direct path.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,32 +11,13 @@ import { compareMain } from '../../src/cli/compare.ts';
 import { traceMain } from '../../src/cli/trace.ts';
 import { readTrace, traceNames } from '../../src/oracle/index.ts';
 import { loadTokenizerFiles } from '../../src/tokenizer/index.ts';
+import { CLI_BIN, runCli, type CliRun } from '../helpers/cli.ts';
 import { REPO } from '../helpers/goldens.ts';
 import { FALCON_TOKENIZER, HAVE_SHARED, makeTokenizedModel, removeDirs } from '../generate/helpers.ts';
 import { TINY, writeTinyModel } from '../helpers/tiny-model.ts';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const BIN = join(REPO, 'src', 'cli', 'bin.js');
-
-function spawnCli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** Without the bin: the command functions, capturing stdout/stderr; a thrown usage error counts as exit 2. */
-async function direct(args: string[]): Promise<Run> {
+async function direct(args: string[]): Promise<CliRun> {
   const [cmd, ...rest] = args;
   const out: string[] = [];
   const err: string[] = [];
@@ -57,7 +37,7 @@ async function direct(args: string[]): Promise<Run> {
   }
 }
 
-const cli = (args: string[]) => (existsSync(BIN) && !process.env.ORACLE_CLI_DIRECT ? spawnCli(args) : direct(args));
+const cli = (args: string[]) => (existsSync(CLI_BIN) && !process.env.ORACLE_CLI_DIRECT ? runCli(args) : direct(args));
 
 let work: string;
 let good: string;

@@ -4,32 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer, loadTokenizerFiles, renderChatTemplate } from '../../src/tokenizer/index.ts';
-import { FalconMambaError, TokenizerError } from '../../src/errors.ts';
+import { TokenizerError } from '../../src/errors.ts';
+import { throwsTokenizerError, tinyTokenizerJson } from '../helpers/tiny-tokenizer.ts';
 
-/** A tiny valid byte-level BPE tokenizer.json. */
-function tiny(): Record<string, unknown> {
-  return {
-    version: '1.0',
-    added_tokens: [{ id: 3, content: '<eos>', special: true, normalized: false, lstrip: false, rstrip: false, single_word: false }],
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, vocab: { a: 0, b: 1, ab: 2, '<eos>': 3 }, merges: ['a b'] },
-  };
-}
-
-function throwsTokenizerError(f: () => unknown, re: RegExp): void {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(TokenizerError);
-  expect(err).toBeInstanceOf(FalconMambaError);
-  expect((err as Error).message).toMatch(re);
-}
+const tiny = () => tinyTokenizerJson();
 
 describe('tokenizer errors', () => {
   it('a tiny tokenizer works', () => {
