@@ -94,6 +94,41 @@ export interface CallOptions {
 }
 
 /**
+ * Options of {@link Model.prefill}.
+ *
+ * **Per-position logits from a carried state.** With `allLogits`, `prefill` returns the logits of every position
+ * of `ids`, (L, V) row-major, row t after ids[t], computed through the same chunked sequence path as a plain
+ * prefill (the lm_head runs over every row of each chunk instead of the last). This is what evaluation scores
+ * through (src/eval/feed.ts): row t equals what `step(state, ids[t])` would return after the rows before it, within
+ * each backend's twin rule (bit for bit on the reference; see docs/eval.md for the wasm rule), at prefill's speed.
+ * The caller bounds the memory by the length of `ids` it passes: L × V floats come back, and a call asking for
+ * more than {@link MAX_ALL_LOGITS_FLOATS} is refused (an InputError) before anything runs. An aborted
+ * call leaves the state as {@link CallOptions} says and returns no rows.
+ */
+export interface PrefillOptions extends CallOptions {
+  /** Return every position's logits, (L, V) row-major, instead of the last position's (V). Default false. */
+  allLogits?: boolean;
+}
+
+/** The most floats one `prefill` with `allLogits` may return (2^28 floats: 1 GiB); ask in chunks of rows. */
+export const MAX_ALL_LOGITS_FLOATS = 1 << 28;
+
+/**
+ * Checks the `allLogits` option of {@link PrefillOptions} for `n` ids and a vocabulary of `V`; returns it.
+ * @throws InputError when it is not a boolean, or the logits asked for exceed {@link MAX_ALL_LOGITS_FLOATS}
+ */
+export function checkAllLogits(options: PrefillOptions, n: number, V: number): boolean {
+  const all = options.allLogits ?? false;
+  if (typeof all !== 'boolean') throw new InputError(`prefill option allLogits must be a boolean, got ${JSON.stringify(all)}`);
+  if (all && n * V > MAX_ALL_LOGITS_FLOATS) {
+    throw new InputError(
+      `prefill with allLogits over ${n} ids would return ${n} × ${V} logits (more than ${MAX_ALL_LOGITS_FLOATS} floats); pass at most ${Math.floor(MAX_ALL_LOGITS_FLOATS / V)} ids a call`,
+    );
+  }
+  return all;
+}
+
+/**
  * A loaded model, whichever backend runs it: a fresh-state `forward` for whole sequences, and explicit
  * {@link ModelState} for prefill + decode. Both backends give the same logits within the stated tolerances.
  * Calls are asynchronous and never block the event loop for long (it gets a turn at least every
@@ -109,10 +144,11 @@ export interface Model {
   /** A zeroed state for a new sequence. */
   createState(): ModelState;
   /**
-   * Feeds `ids` through the sequence path, advancing `state`; returns the last position's logits (V).
+   * Feeds `ids` through the sequence path, advancing `state`; returns the last position's logits (V), or with
+   * `allLogits` every position's, (L, V) row-major ({@link PrefillOptions}).
    * Can be called repeatedly (chunked prefill): the result equals one call with all the ids.
    */
-  prefill(state: ModelState, ids: ArrayLike<number>, options?: CallOptions): Promise<Float32Array>;
+  prefill(state: ModelState, ids: ArrayLike<number>, options?: PrefillOptions): Promise<Float32Array>;
   /** Feeds one token; returns its logits (V) and advances `state`. */
   step(state: ModelState, id: number, options?: CallOptions): Promise<Float32Array>;
   /**

@@ -148,8 +148,8 @@ async function scoreContinuation(model: Model, first: Float32Array, state: Retur
 }
 
 /**
- * Scores multiple-choice tasks (see the module comment for the rule). Memory: one state and one row of logits per
- * choice in `fork`; each choice's (tokens × V) logits in `full`.
+ * Scores multiple-choice tasks (see the module comment for the rule). Memory: one state and a chunk of at most
+ * `rowChunk` rows of logits per choice in `fork` (src/eval/feed.ts); each choice's (tokens × V) logits in `full`.
  * @throws InputError for a malformed task, a choice without tokens of its own, or an empty context without a prefix id
  */
 export async function scoreTasks(model: Model, tokenizer: Tokenizer, tasks: readonly ChoiceTask[], o: ScoreOptions = {}): Promise<ScoreResult> {

@@ -100,8 +100,9 @@ function checkCompare(base: TopKLogProbs, ids: ArrayLike<number>, p: Plan, V: nu
 }
 
 /**
- * The perplexity of `ids` under `model`: mean next-token NLL, exp of it, and their standard errors. One row of
- * logits is alive at a time (constant memory in T); see {@link PerplexityOptions.ctx} for the windowed rule.
+ * The perplexity of `ids` under `model`: mean next-token NLL, exp of it, and their standard errors. At most
+ * `rowChunk` rows of logits are alive at a time (constant memory in T; the scored positions run through
+ * `prefill` with `allLogits`, src/eval/feed.ts); see {@link PerplexityOptions.ctx} for the windowed rule.
  * @throws InputError for too few ids, a bad ctx or k, or saved log-probabilities of another text or mode
  */
 export async function perplexity(model: Model, ids: ArrayLike<number>, o: PerplexityOptions = {}): Promise<PerplexityResult> {

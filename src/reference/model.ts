@@ -14,7 +14,7 @@ import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import type { GgufCheckpoint } from '../io/gguf-checkpoint.ts';
 import { InputError } from '../errors.ts';
-import { CallQueue, checkBatch, checkIds, checkState, Pacer, REFERENCE_CHUNK, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type TraceHook } from '../model.ts';
+import { CallQueue, checkAllLogits, checkBatch, checkIds, checkState, Pacer, REFERENCE_CHUNK, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type PrefillOptions, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
 import {
   causalConv1d,
@@ -361,8 +361,8 @@ export class ReferenceModel implements Model {
     this.run(this.createState(), ids, true, hook);
   }
 
-  prefill(state: ModelState, ids: ArrayLike<number>, options: CallOptions = {}): Promise<Float32Array> {
-    return this.runAsync(state, ids, false, options.signal);
+  async prefill(state: ModelState, ids: ArrayLike<number>, options: PrefillOptions = {}): Promise<Float32Array> {
+    return this.runAsync(state, ids, checkAllLogits(options, ids.length, this.config.vocabSize), options.signal);
   }
 
   step(state: ModelState, id: number, options: CallOptions = {}): Promise<Float32Array> {

@@ -19,7 +19,7 @@
  */
 import type { ModelConfig } from '../config.ts';
 import { InputError } from '../errors.ts';
-import { CallQueue, checkBatch, checkIds, checkState, Pacer, stateFloats, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type TraceHook } from '../model.ts';
+import { CallQueue, checkAllLogits, checkBatch, checkIds, checkState, Pacer, stateFloats, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type PrefillOptions, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
 import type { Kernels, SimdBuild } from './kernels.ts';
 import { f32 } from './memory.ts';
@@ -135,8 +135,8 @@ export class WasmModel implements Model {
     return this.run(this.createState(), ids, true, options.signal);
   }
 
-  prefill(state: ModelState, ids: ArrayLike<number>, options: CallOptions = {}): Promise<Float32Array> {
-    return this.run(state, ids, false, options.signal);
+  async prefill(state: ModelState, ids: ArrayLike<number>, options: PrefillOptions = {}): Promise<Float32Array> {
+    return this.run(state, ids, checkAllLogits(options, ids.length, this.config.vocabSize), options.signal);
   }
 
   step(state: ModelState, id: number, options: CallOptions = {}): Promise<Float32Array> {
