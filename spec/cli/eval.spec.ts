@@ -79,3 +79,29 @@ describe('falcon-mamba score', () => {
     expect(r.stderr).toMatch(/tasks\.jsonl:3: "choices" must be a non-empty array/);
   });
 });
+
+// Both commands start through one function (src/cli/eval-common.ts runEvalCommand): the same help, flag and
+// input-file handling, before any weights load.
+describe.each([
+  { cmd: 'perplexity', input: '--file', usage: /--file PATH is required/ },
+  { cmd: 'score', input: '--tasks', usage: /--tasks FILE\.jsonl is required/ },
+])('falcon-mamba $cmd: the shared preamble', ({ cmd, input, usage }) => {
+  it('--help (exit 0), --model and the input flag required, bad --threads / --dtype (exit 2), an unreadable input named (exit 1)', async () => {
+    const h = await cli([cmd, '--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(new RegExp(`^Usage: falcon-mamba ${cmd} --model DIR`));
+    const noModel = await cli([cmd, input, 'x']);
+    expect([noModel.code, noModel.stderr]).toEqual([2, expect.stringMatching(/--model DIR is required/)]);
+    const noInput = await cli([cmd, ...M]);
+    expect([noInput.code, noInput.stderr]).toEqual([2, expect.stringMatching(usage)]);
+    const threads = await cli([cmd, ...M, input, 'x', '--threads', '0']);
+    expect([threads.code, threads.stderr]).toEqual([2, expect.stringMatching(/--threads/)]);
+    const dtype = await cli([cmd, ...M, input, 'x', '--dtype', 'q3']);
+    expect([dtype.code, dtype.stderr]).toEqual([2, expect.stringMatching(/q3/)]);
+    const missing = join(tmp, 'absent.txt');
+    const r = await cli([cmd, ...M, input, missing]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`${missing}: cannot read`);
+  });
+});

@@ -1,9 +1,14 @@
 /**
- * What the `perplexity` and `score` commands share: Ctrl-C as an AbortSignal, a counting progress bar on stderr
- * (when it is a terminal) with a running value, and the BOS rule of a tokenizer's config.
+ * What the `perplexity` and `score` commands share: their whole preamble and teardown ({@link runEvalCommand}:
+ * options, the model and input flags, the input file, the model and tokenizer, Ctrl-C), a counting progress bar on
+ * stderr (when it is a terminal) with a running value, and the BOS rule of a tokenizer's config.
  */
+import { readFile } from 'node:fs/promises';
 import process from 'node:process';
+import { InputError } from '../errors.ts';
+import type { Model, WeightDType } from '../model.ts';
 import type { TokenizerFiles } from '../tokenizer/files.ts';
+import { backendFlag, dtypeFlag, EXIT_INTERRUPTED, modelFlag, MODEL_OPTIONS, note, numberFlag, openModel, parse, UsageError } from './common.ts';
 
 /** An AbortController that the first Ctrl-C aborts; `done()` removes the handler. */
 export function interruptSignal(): { signal: AbortSignal; done(): void } {
@@ -52,4 +57,83 @@ export function addsBos(files: TokenizerFiles): boolean {
 export function encodeText(files: TokenizerFiles, text: string): { ids: number[]; bos?: number } {
   const ids = files.tokenizer.encode(text);
   return addsBos(files) ? { ids: [files.bosTokenId!, ...ids], bos: files.bosTokenId } : { ids };
+}
+
+/** What an evaluation command's body gets from {@link runEvalCommand}. */
+export interface EvalRun<V, T> {
+  /** The parsed option values. */
+  v: V;
+  /** `--model` as given. */
+  dir: string;
+  /** `--dtype` as given, or `auto`. */
+  dtype: WeightDType;
+  /** The input file's path and what `prepare` made of its text. */
+  path: string;
+  input: T;
+  model: Model;
+  files: TokenizerFiles;
+  /** Wall time of loading the weights (ms). */
+  loadMs: number;
+  /** Aborted by the first Ctrl-C. */
+  signal: AbortSignal;
+}
+
+/**
+ * The shared preamble and teardown of `perplexity` and `score`: parses `argv` (strict; `--help` prints `help`),
+ * requires `--model` and the input flag `input.flag`, runs `checkFlags` on the values (the command's own flags,
+ * before any I/O), reads the input file (UTF-8; an error names it), hands its text to `prepare` (parse it, read
+ * a side file: everything that can fail before the weights load), opens the model folder (tokenizer first,
+ * then the weights), arms Ctrl-C as an AbortSignal, runs `body`, and always disarms Ctrl-C and disposes of the
+ * model. Returns the exit status: `body`'s, 0 after `--help`, 130 when Ctrl-C aborted the run.
+ */
+export async function runEvalCommand<O extends typeof MODEL_OPTIONS & Record<string, { type: 'string' | 'boolean'; short?: string }>, T>(
+  spec: {
+    name: string;
+    argv: string[];
+    options: O;
+    help: string;
+    input: { flag: keyof O & string; usage: string };
+    checkFlags?: (v: ReturnType<typeof parse<O>>['values']) => void;
+    prepare: (text: string, path: string, v: ReturnType<typeof parse<O>>['values']) => T | Promise<T>;
+  },
+  body: (run: EvalRun<ReturnType<typeof parse<O>>['values'], T>) => Promise<number>,
+): Promise<number> {
+  const { name } = spec;
+  const { values: v } = parse(name, spec.argv, spec.options);
+  // The flags of MODEL_OPTIONS and the input flag, read by name (parseArgs types values per options object).
+  const flag = v as Record<string, string | boolean | undefined>;
+  if (flag.help) {
+    process.stdout.write(spec.help + '\n');
+    return 0;
+  }
+  const dir = modelFlag(name, flag.model as string | undefined);
+  const path = flag[spec.input.flag];
+  if (typeof path !== 'string') throw new UsageError(spec.input.usage, name);
+  spec.checkFlags?.(v);
+  const flags = {
+    backend: backendFlag(name, flag.backend as string | undefined),
+    dtype: dtypeFlag(name, flag.dtype as string | undefined),
+    threads: numberFlag(name, 'threads', flag.threads as string | undefined, { integer: true, min: 1 }),
+  };
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new InputError(`${path}: cannot read: ${(e as Error).message}`);
+  }
+  const input = await spec.prepare(text, path, v);
+  const { model, files, loadMs } = await openModel(dir, flags);
+  const interrupt = interruptSignal();
+  try {
+    return await body({ v, dir, dtype: flags.dtype ?? 'auto', path, input, model, files, loadMs, signal: interrupt.signal });
+  } catch (e) {
+    if (interrupt.signal.aborted) {
+      note('falcon-mamba: interrupted');
+      return EXIT_INTERRUPTED;
+    }
+    throw e;
+  } finally {
+    interrupt.done();
+    await model.dispose();
+  }
 }

@@ -7,8 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import process from 'node:process';
 import { InputError } from '../errors.ts';
 import { decodeTopK, encodeTopK, perplexity, type PerplexityResult } from '../eval/index.ts';
-import { backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, UsageError, type Command } from './common.ts';
-import { countBar, encodeText, interruptSignal } from './eval-common.ts';
+import { MODEL_OPTIONS, MODEL_OPTIONS_HELP, note, numberFlag, UsageError, type Command } from './common.ts';
+import { countBar, encodeText, runEvalCommand } from './eval-common.ts';
 
 const NAME = 'perplexity';
 
@@ -62,66 +62,59 @@ export const perplexityCommand: Command = {
   name: NAME,
   summary: 'perplexity of a text file (streaming or windowed), KL divergence against saved log-probabilities',
   help: HELP,
-  async run(argv) {
-    const { values: v } = parse(NAME, argv, OPTIONS);
-    if (v.help) {
-      process.stdout.write(HELP + '\n');
-      return 0;
-    }
-    const dir = modelFlag(NAME, v.model);
-    if (v.file === undefined) throw new UsageError('--file PATH is required', NAME);
-    const ctx = numberFlag(NAME, 'ctx', v.ctx, { integer: true, min: 4 });
-    const limit = numberFlag(NAME, 'tokens', v.tokens, { integer: true, min: 2 });
-    const topK = numberFlag(NAME, 'top-k', v['top-k'], { integer: true, min: 1, max: 1024 });
-    if (topK !== undefined && v['save-logits'] === undefined) throw new UsageError('--top-k needs --save-logits', NAME);
-    const flags = { backend: backendFlag(NAME, v.backend), dtype: dtypeFlag(NAME, v.dtype), threads: numberFlag(NAME, 'threads', v.threads, { integer: true, min: 1 }) };
-
-    let text: string;
-    try {
-      text = await readFile(v.file, 'utf8');
-    } catch (e) {
-      throw new InputError(`${v.file}: cannot read: ${(e as Error).message}`);
-    }
-    const compare = v.kld !== undefined ? decodeTopK(await readBytes(v.kld), v.kld) : undefined;
-    const { model, files, loadMs } = await openModel(dir, flags);
-    const interrupt = interruptSignal();
-    const bar = await countBar(ctx ? `ppl (ctx ${ctx})` : 'ppl');
-    try {
-      const enc = encodeText(files, text);
-      const ids = limit !== undefined ? enc.ids.slice(0, limit) : enc.ids;
-      const t0 = performance.now();
-      let r: PerplexityResult;
-      try {
-        r = await perplexity(model, ids, {
-          ctx,
-          bosTokenId: ctx !== undefined ? enc.bos : undefined,
-          saveTopK: v['save-logits'] !== undefined ? (topK ?? 16) : undefined,
-          compare,
-          source: `${dir} (${model.backend}, dtype ${flags.dtype ?? 'auto'})`,
-          signal: interrupt.signal,
-          onProgress: (p) => bar.update(p.done, p.total, `PPL ${p.perplexity.toFixed(4)}${p.meanKld !== undefined ? ` KLD ${p.meanKld.toExponential(3)}` : ''}`),
-        });
-      } catch (e) {
-        if (interrupt.signal.aborted) {
+  run(argv) {
+    let ctx: number | undefined;
+    let limit: number | undefined;
+    let topK: number | undefined;
+    return runEvalCommand(
+      {
+        name: NAME,
+        argv,
+        options: OPTIONS,
+        help: HELP,
+        input: { flag: 'file', usage: '--file PATH is required' },
+        checkFlags: (v) => {
+          ctx = numberFlag(NAME, 'ctx', v.ctx, { integer: true, min: 4 });
+          limit = numberFlag(NAME, 'tokens', v.tokens, { integer: true, min: 2 });
+          topK = numberFlag(NAME, 'top-k', v['top-k'], { integer: true, min: 1, max: 1024 });
+          if (topK !== undefined && v['save-logits'] === undefined) throw new UsageError('--top-k needs --save-logits', NAME);
+        },
+        // The saved log-probabilities are read (and validated) before the weights load.
+        prepare: async (text, _path, v) => ({ text, compare: v.kld !== undefined ? decodeTopK(await readBytes(v.kld), v.kld) : undefined }),
+      },
+      async ({ v, dir, dtype, path, input: { text, compare }, model, files, loadMs, signal }) => {
+        const bar = await countBar(ctx ? `ppl (ctx ${ctx})` : 'ppl');
+        try {
+          const enc = encodeText(files, text);
+          const ids = limit !== undefined ? enc.ids.slice(0, limit) : enc.ids;
+          const t0 = performance.now();
+          let r: PerplexityResult;
+          try {
+            r = await perplexity(model, ids, {
+              ctx,
+              bosTokenId: ctx !== undefined ? enc.bos : undefined,
+              saveTopK: v['save-logits'] !== undefined ? (topK ?? 16) : undefined,
+              compare,
+              source: `${dir} (${model.backend}, dtype ${dtype})`,
+              signal,
+              onProgress: (p) => bar.update(p.done, p.total, `PPL ${p.perplexity.toFixed(4)}${p.meanKld !== undefined ? ` KLD ${p.meanKld.toExponential(3)}` : ''}`),
+            });
+          } catch (e) {
+            if (e instanceof InputError && compare) throw new InputError(`${v.kld}: ${e.message}`);
+            throw e;
+          }
           bar.stop();
-          note('falcon-mamba: interrupted');
-          return 130;
+          const ms = performance.now() - t0;
+          if (r.topK) await writeFile(v['save-logits']!, encodeTopK(r.topK));
+          const out = report(r, { model: dir, backend: model.backend, dtype, file: path });
+          process.stdout.write(JSON.stringify(out, null, 1) + '\n');
+          note(`load ${(loadMs / 1000).toFixed(2)} s · ${r.count} predictions in ${(ms / 1000).toFixed(1)} s (${((r.count * 1000) / ms).toFixed(1)} tok/s)` + (r.topK ? ` · saved ${v['save-logits']}` : ''));
+          return 0;
+        } finally {
+          bar.stop();
         }
-        if (e instanceof InputError && compare) throw new InputError(`${v.kld}: ${e.message}`);
-        throw e;
-      }
-      bar.stop();
-      const ms = performance.now() - t0;
-      if (r.topK) await writeFile(v['save-logits']!, encodeTopK(r.topK));
-      const out = report(r, { model: dir, backend: model.backend, dtype: flags.dtype ?? 'auto', file: v.file });
-      process.stdout.write(JSON.stringify(out, null, 1) + '\n');
-      note(`load ${(loadMs / 1000).toFixed(2)} s · ${r.count} predictions in ${(ms / 1000).toFixed(1)} s (${((r.count * 1000) / ms).toFixed(1)} tok/s)` + (r.topK ? ` · saved ${v['save-logits']}` : ''));
-      return 0;
-    } finally {
-      bar.stop();
-      interrupt.done();
-      await model.dispose();
-    }
+      },
+    );
   },
 };
 

@@ -3,12 +3,11 @@
  * (src/eval/choice.ts), feeding each context once; `--speedup` also runs every choice's full text to measure the
  * saving. JSON on stdout; docs/eval.md explains the numbers.
  */
-import { readFile } from 'node:fs/promises';
 import process from 'node:process';
 import { InputError } from '../errors.ts';
 import { scoreTasks, type ChoiceTask, type ScoreResult } from '../eval/index.ts';
-import { backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, UsageError, type Command } from './common.ts';
-import { countBar, interruptSignal } from './eval-common.ts';
+import { MODEL_OPTIONS, MODEL_OPTIONS_HELP, note, type Command } from './common.ts';
+import { countBar, runEvalCommand } from './eval-common.ts';
 
 const NAME = 'score';
 
@@ -64,77 +63,45 @@ export const scoreCommand: Command = {
   name: NAME,
   summary: 'multiple-choice scoring (lm-evaluation-harness loglikelihood, acc, acc_norm)',
   help: HELP,
-  async run(argv) {
-    const { values: v } = parse(NAME, argv, OPTIONS);
-    if (v.help) {
-      process.stdout.write(HELP + '\n');
-      return 0;
-    }
-    const dir = modelFlag(NAME, v.model);
-    if (v.tasks === undefined) throw new UsageError('--tasks FILE.jsonl is required', NAME);
-    const flags = { backend: backendFlag(NAME, v.backend), dtype: dtypeFlag(NAME, v.dtype), threads: numberFlag(NAME, 'threads', v.threads, { integer: true, min: 1 }) };
-    let text: string;
-    try {
-      text = await readFile(v.tasks, 'utf8');
-    } catch (e) {
-      throw new InputError(`${v.tasks}: cannot read: ${(e as Error).message}`);
-    }
-    const tasks = parseTasks(text, v.tasks);
-    const { model, files, loadMs } = await openModel(dir, flags);
-    const interrupt = interruptSignal();
-    try {
-      const prefixTokenId = files.bosTokenId ?? files.eosTokenId;
-      const run = async (strategy: 'fork' | 'full'): Promise<{ r: ScoreResult; ms: number }> => {
-        const bar = await countBar(strategy === 'fork' ? 'score' : 'score (full texts)');
-        const t0 = performance.now();
-        try {
-          const r = await scoreTasks(model, files.tokenizer, tasks, {
-            prefixTokenId,
-            strategy,
-            signal: interrupt.signal,
-            onProgress: (p) => bar.update(p.done, p.total, ''),
-          });
-          return { r, ms: performance.now() - t0 };
-        } finally {
-          bar.stop();
-        }
-      };
-      let fork: { r: ScoreResult; ms: number };
-      let full: { r: ScoreResult; ms: number } | undefined;
-      try {
-        fork = await run('fork');
-        if (v.speedup) full = await run('full');
-      } catch (e) {
-        if (interrupt.signal.aborted) {
-          note('falcon-mamba: interrupted');
-          return 130;
-        }
-        throw e;
-      }
-      const r = fork.r;
-      let maxDiff = 0;
-      if (full) r.tasks.forEach((t, i) => t.choices.forEach((c, j) => (maxDiff = Math.max(maxDiff, Math.abs(c.logprob - full!.r.tasks[i].choices[j].logprob)))));
-      const out = {
-        model: dir,
-        backend: model.backend,
-        dtype: flags.dtype ?? 'auto',
-        tasks: r.tasks.length,
-        graded: r.graded,
-        acc: r.graded > 0 ? r.acc : null,
-        acc_norm: r.graded > 0 ? r.accNorm : null,
-        tokensFed: r.tokensFed,
-        ms: Math.round(fork.ms),
-        ...(full
-          ? { full: { tokensFed: full.r.tokensFed, ms: Math.round(full.ms), maxLogprobDiff: maxDiff }, speedup: full.ms / fork.ms, tokenRatio: full.r.tokensFed / r.tokensFed }
-          : {}),
-        ...(v['per-task'] ? { results: r.tasks } : {}),
-      };
-      process.stdout.write(JSON.stringify(out, null, 1) + '\n');
-      note(`load ${(loadMs / 1000).toFixed(2)} s · ${r.tasks.length} tasks in ${(fork.ms / 1000).toFixed(2)} s` + (full ? ` · full texts ${(full.ms / 1000).toFixed(2)} s · speed-up ${(full.ms / fork.ms).toFixed(2)}×` : ''));
-      return 0;
-    } finally {
-      interrupt.done();
-      await model.dispose();
-    }
+  run(argv) {
+    return runEvalCommand(
+      { name: NAME, argv, options: OPTIONS, help: HELP, input: { flag: 'tasks', usage: '--tasks FILE.jsonl is required' }, prepare: parseTasks },
+      async ({ v, dir, dtype, input: tasks, model, files, loadMs, signal }) => {
+        const prefixTokenId = files.bosTokenId ?? files.eosTokenId;
+        const run = async (strategy: 'fork' | 'full'): Promise<{ r: ScoreResult; ms: number }> => {
+          const bar = await countBar(strategy === 'fork' ? 'score' : 'score (full texts)');
+          const t0 = performance.now();
+          try {
+            const r = await scoreTasks(model, files.tokenizer, tasks, { prefixTokenId, strategy, signal, onProgress: (p) => bar.update(p.done, p.total, '') });
+            return { r, ms: performance.now() - t0 };
+          } finally {
+            bar.stop();
+          }
+        };
+        const fork = await run('fork');
+        const full = v.speedup ? await run('full') : undefined;
+        const r = fork.r;
+        let maxDiff = 0;
+        if (full) r.tasks.forEach((t, i) => t.choices.forEach((c, j) => (maxDiff = Math.max(maxDiff, Math.abs(c.logprob - full.r.tasks[i].choices[j].logprob)))));
+        const out = {
+          model: dir,
+          backend: model.backend,
+          dtype,
+          tasks: r.tasks.length,
+          graded: r.graded,
+          acc: r.graded > 0 ? r.acc : null,
+          acc_norm: r.graded > 0 ? r.accNorm : null,
+          tokensFed: r.tokensFed,
+          ms: Math.round(fork.ms),
+          ...(full
+            ? { full: { tokensFed: full.r.tokensFed, ms: Math.round(full.ms), maxLogprobDiff: maxDiff }, speedup: full.ms / fork.ms, tokenRatio: full.r.tokensFed / r.tokensFed }
+            : {}),
+          ...(v['per-task'] ? { results: r.tasks } : {}),
+        };
+        process.stdout.write(JSON.stringify(out, null, 1) + '\n');
+        note(`load ${(loadMs / 1000).toFixed(2)} s · ${r.tasks.length} tasks in ${(fork.ms / 1000).toFixed(2)} s` + (full ? ` · full texts ${(full.ms / 1000).toFixed(2)} s · speed-up ${(full.ms / fork.ms).toFixed(2)}×` : ''));
+        return 0;
+      },
+    );
   },
 };
