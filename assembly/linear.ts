@@ -3,9 +3,8 @@
 //
 // Decode (L = 1) is a matrix-vector product bound by how fast weight bytes can be turned into f32 lanes, so the
 // bf16 path uses a load-time layout that makes that two instructions per 8 weights (see `bf16Interleave`), in
-// column blocks that keep the slice of x in L1 (see `XBLOCK`). Prefill (L > 1) uses register tiles of 4 tokens ×
-// 2 rows, so each weight vector loaded is used 4 times (x64 has 16 vector registers; 8 accumulators + 4
-// weight vectors + 2 x vectors + the mask fit).
+// column blocks that keep the slice of x in L1 (see `XBLOCK`). Prefill (L > 1) uses register tiles (bf16 2 tokens ×
+// 2 rows, `tileBf16`; f32/f16 4 tokens × 2 rows), so each weight vector loaded serves several tokens.
 //
 // Every kernel has a `…Rows` form that computes output rows [r0, r1) only, with the full `outF` as the row
 // stride of `out`: the unit of work a thread pool hands out (src/wasm/threads.ts).
@@ -124,8 +123,17 @@ function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, ld: i
 }
 
 /**
- * 4 tokens × 2 rows register tile: out rows r, r+1 of tokens t..t+3 (x rows xs apart, out rows os apart), the
- * accumulators running on across the column blocks.
+ * 2 tokens × 2 rows register tile: out rows r, r+1 of tokens t, t+1 (x rows xs apart, out rows os apart), the
+ * accumulators running on across the column blocks. Summation order, per output: for each group of 8 columns
+ * (in block order), g = lo·x[k..k+3] + hi·x[k+4..k+7] lane-wise (`madd(hi, x_hi, lo·x_lo)`: one fused multiply-add
+ * in the relaxed build), then acc += g; then the 4 lanes by `hsum`, the < 8-column tail in order, the bias.
+ *
+ * Why this shape: each accumulator takes one add per 8 columns instead of two dependent multiply-adds, so the
+ * loop is no longer bound by the 4-cycle FMA latency (4 tokens × 2 rows did acc = fma(hi, x, fma(lo, x, acc)):
+ * 8 cycles per 8 columns per chain, ~1 FMA per cycle), and 4 accumulators + 6 loaded vectors + temporaries fit
+ * the 15 vector registers V8 allocates on x64 (TurboFan places every load of an iteration first, so a 4 × 2 tile
+ * with its 8 x vectors spilled accumulators to the stack). Measured one thread, 64 tokens (bench/prefill.ts):
+ * 7B in_proj half (8192 × 4096) 12.8 → 17.5 GMAC/s, small out_proj (1024 × 2048) 13.1 → 19.4.
  */
 // @ts-ignore: decorator
 @inline function tileBf16(out: usize, os: usize, x: usize, xs: usize, W: usize, ld: i32, bias: usize, r: i32, inF: i32): void {
@@ -133,63 +141,43 @@ function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, ld: i
   const bw = bf16BlockCols(inF);
   const rowBytes = <usize>bw * 2, blockBytes = <usize>bw * <usize>ld * 2;
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   let k0 = 0, b = 0, n = 0;
   for (; ; k0 += bw, b++) {
     n = min(bw, inF - k0);
     const w0 = W + <usize>b * blockBytes + <usize>r * rowBytes, w1 = w0 + rowBytes;
     const K8 = n & ~7;
     for (let k = 0; k < K8; k += 8) {
-      // The low halves (w0..w3 of each group of 8) against x[k..k+3] of the 4 tokens, then the high halves against
-      // x[k+4..k+7], reloading the 16 weight bytes (an L1 hit), so fewer vectors are live at once (8 accumulators,
-      // 2 weight vectors, one x vector, the mask). Same sums in the same order as converting all four at once;
-      // measured (2048 × 1024, 64 tokens, one thread) 8.5 → 9.5 GMAC/s in the plain build, 13.2 either way relaxed.
-      const wp = w0 + (<usize>k << 1), wq = w1 + (<usize>k << 1);
-      let xp = x + (<usize>(k0 + k) << 2);
-      let u = i32x4.shl(v128.load(wp), 16), v = i32x4.shl(v128.load(wq), 16);
-      let xa = v128.load(xp);
-      c00 = madd(u, xa, c00); c01 = madd(v, xa, c01);
-      xa = v128.load(xp + xs);
-      c10 = madd(u, xa, c10); c11 = madd(v, xa, c11);
-      xa = v128.load(xp + 2 * xs);
-      c20 = madd(u, xa, c20); c21 = madd(v, xa, c21);
-      xa = v128.load(xp + 3 * xs);
-      c30 = madd(u, xa, c30); c31 = madd(v, xa, c31);
-      u = v128.and(v128.load(wp), mask); v = v128.and(v128.load(wq), mask);
-      xp += 16;
-      xa = v128.load(xp);
-      c00 = madd(u, xa, c00); c01 = madd(v, xa, c01);
-      xa = v128.load(xp + xs);
-      c10 = madd(u, xa, c10); c11 = madd(v, xa, c11);
-      xa = v128.load(xp + 2 * xs);
-      c20 = madd(u, xa, c20); c21 = madd(v, xa, c21);
-      xa = v128.load(xp + 3 * xs);
-      c30 = madd(u, xa, c30); c31 = madd(v, xa, c31);
+      const p = v128.load(w0 + (<usize>k << 1)), q = v128.load(w1 + (<usize>k << 1));
+      const xp = x + (<usize>(k0 + k) << 2);
+      const xa = v128.load(xp), xb = v128.load(xp + xs);
+      const ya = v128.load(xp, 16), yb = v128.load(xp + xs, 16);
+      const u = i32x4.shl(p, 16), v = i32x4.shl(q, 16);
+      const u2 = v128.and(p, mask), v2 = v128.and(q, mask);
+      c00 = f32x4.add(c00, madd(u2, ya, f32x4.mul(u, xa)));
+      c01 = f32x4.add(c01, madd(v2, ya, f32x4.mul(v, xa)));
+      c10 = f32x4.add(c10, madd(u2, yb, f32x4.mul(u, xb)));
+      c11 = f32x4.add(c11, madd(v2, yb, f32x4.mul(v, xb)));
     }
     if (k0 + n >= inF) break;
   }
   let s00 = hsum(c00), s01 = hsum(c01), s10 = hsum(c10), s11 = hsum(c11);
-  let s20 = hsum(c20), s21 = hsum(c21), s30 = hsum(c30), s31 = hsum(c31);
   // The tail (< 8 columns, only ever in the last block), in order.
   const w0 = W + <usize>b * blockBytes + <usize>r * rowBytes, w1 = w0 + rowBytes;
   for (let k = n & ~7; k < n; k++) {
     const a = bf16ToF32(load<u16>(w0 + (<usize>k << 1)));
     const c = bf16ToF32(load<u16>(w1 + (<usize>k << 1)));
     const xp = x + (<usize>(k0 + k) << 2);
-    const x0 = load<f32>(xp), x1 = load<f32>(xp + xs), x2 = load<f32>(xp + 2 * xs), x3 = load<f32>(xp + 3 * xs);
+    const x0 = load<f32>(xp), x1 = load<f32>(xp + xs);
     s00 += a * x0; s01 += c * x0; s10 += a * x1; s11 += c * x1;
-    s20 += a * x2; s21 += c * x2; s30 += a * x3; s31 += c * x3;
   }
   if (bias) {
     const b0 = load<f32>(bias + (<usize>r << 2)), b1 = load<f32>(bias + (<usize>r << 2), 4);
-    s00 += b0; s10 += b0; s20 += b0; s30 += b0;
-    s01 += b1; s11 += b1; s21 += b1; s31 += b1;
+    s00 += b0; s10 += b0;
+    s01 += b1; s11 += b1;
   }
   const o = out + (<usize>r << 2);
   store<f32>(o, s00); store<f32>(o, s01, 4);
   store<f32>(o + os, s10); store<f32>(o + os, s11, 4);
-  store<f32>(o + 2 * os, s20); store<f32>(o + 2 * os, s21, 4);
-  store<f32>(o + 3 * os, s30); store<f32>(o + 3 * os, s31, 4);
 }
 
 /**
@@ -198,20 +186,20 @@ function matvecBf16(out: usize, x: usize, W: usize, bias: usize, inF: i32, ld: i
  */
 export function linearBf16Rows(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32, ld: i32, r0: i32, r1: i32): void {
   const xs = <usize>inF * 4, os = <usize>outF * 4;
-  const L4 = L & ~3;
-  // Prefill: row blocks outside, 4-token groups inside (see `prefillRowBlock`).
+  const L2 = L & ~1;
+  // Prefill: row blocks outside, token pairs inside (see `prefillRowBlock`).
   const RB = prefillRowBlock(inF * 2);
-  for (let rb = r0; L4 > 0 && rb < r1; rb += RB) {
+  for (let rb = r0; L2 > 0 && rb < r1; rb += RB) {
     const re = min(r1, rb + RB);
-    for (let t = 0; t < L4; t += 4) {
+    for (let t = 0; t < L2; t += 2) {
       const xt = x + <usize>t * xs, ot = out + <usize>t * os;
       let r = rb;
       for (; r + 2 <= re; r += 2) tileBf16(ot, os, xt, xs, W, ld, bias, r, inF);
       // An odd last row: one token at a time.
-      if (r < re) for (let j = 0; j < 4; j++) matvecBf16(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, ld, r, re);
+      if (r < re) for (let j = 0; j < 2; j++) matvecBf16(ot + <usize>j * os, xt + <usize>j * xs, W, bias, inF, ld, r, re);
     }
   }
-  for (let t = L4; t < L; t++) matvecBf16(out + <usize>t * os, x + <usize>t * xs, W, bias, inF, ld, r0, r1);
+  if (L2 < L) matvecBf16(out + <usize>L2 * os, x + <usize>L2 * xs, W, bias, inF, ld, r0, r1);
 }
 
 /** out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF), W bf16 block-major and interleaved; `bias = 0` for none. */

@@ -53,7 +53,7 @@ for (const build of ['plain', 'relaxed'] as const) {
 
   for (const dtype of ['f32', 'bf16', 'f16'] as DT[]) {
     describe(`linear ${dtype} (wasm) = reference`, () => {
-      it('matvec (L = 1) and matmul (L > 1, 4-token tiles and tails) over awkward sizes', () => {
+      it('matvec (L = 1) and matmul (L > 1, register tiles and tails) over awkward sizes', () => {
         fc.assert(
           fc.property(fc.integer({ min: 1, max: 11 }), fc.constantFrom(...SIZES, 128, 129, 257), fc.constantFrom(...SIZES), fc.boolean(), fc.integer(), (L, inF, outF, withBias, seed) => {
             check(dtype, L, inF, outF, withBias, seed);
@@ -98,7 +98,7 @@ describe('bf16 rows longer than one column block (2048): the block-major layout'
     }
   });
 
-  it('matvec and 4-token tiles over 2, 3 and 4 blocks, with tails', () => {
+  it('matvec and register tiles over 2, 3 and 4 blocks, with tails', () => {
     for (const [inF, L] of [[1031, 5], [1500, 4], [2049, 1], [2049, 5], [4096, 1], [4101, 4], [6145, 6], [8192, 1]]) check('bf16', L, inF, 7, true, inF + L);
   });
 
