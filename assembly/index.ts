@@ -9,6 +9,7 @@ export { causalConv1dSilu, causalConv1dSiluStep, causalConv1dSiluRows, causalCon
 export { selectiveScan, selectiveScanStep, selectiveScanRows, selectiveScanBatchRows } from './scan';
 export { residualAdd, copyRows, streamRead } from './elementwise';
 export * from './quant';
+export { activationSums16, linearQK, linearQKRows, embedQK } from './qk';
 
 /** Version of the kernels' ABI (names, argument lists and layouts); src/wasm/kernels.ts checks it. */
 export function abiVersion(): i32 {

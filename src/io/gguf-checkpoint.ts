@@ -32,6 +32,7 @@
 import type { ModelConfig } from '../config.ts';
 import { CheckpointError, ConfigError } from '../errors.ts';
 import { dequantize } from '../reference/ggml-dequant.ts';
+import { nativeLayout } from '../reference/ggml-repack.ts';
 import { GGML_BLOCK, readGgufHeader, readGgufTensorInto, type GgmlType, type GgufHeader, type GgufTensorInfo, type GgufValue } from './gguf.ts';
 import { expectedTensors } from './checkpoint.ts';
 import type { DType, TensorInfo } from './safetensors.ts';
@@ -83,10 +84,11 @@ export interface GgufWeightInfo extends TensorInfo {
   /** The tensor in the file. */
   gguf: GgufTensorInfo;
   /**
-   * A Q8_0 / Q4_0 matrix: the engine layout its blocks repack into losslessly (src/reference/ggml-repack.ts), so
-   * a loader can keep it quantized instead of reading it as f32.
+   * A matrix in a block format: the engine layout its blocks repack into losslessly (src/reference/ggml-repack.ts:
+   * Q8_0 and Q5_0 → q8, Q4_0 → q4, Q4_1 / Q5_1 / K-quants → qk), so a loader can keep it quantized instead of
+   * reading it as f32.
    */
-  nativeQuant?: 'q8' | 'q4';
+  nativeQuant?: 'q8' | 'q4' | 'qk';
 }
 
 function metaInt(meta: Map<string, GgufValue>, key: string, file: string, fallback?: number): number {
@@ -213,7 +215,7 @@ export class GgufCheckpoint {
       }
       used.add(name);
       const stored = t.type === 'F16' || t.type === 'BF16' || t.type === 'F32' ? t.type : 'F32';
-      const nativeQuant = t.dims.length === 2 ? (t.type === 'Q8_0' ? 'q8' : t.type === 'Q4_0' ? 'q4' : undefined) : undefined;
+      const nativeQuant = t.dims.length === 2 ? nativeLayout(t.type) : undefined;
       tensors.set(hf, { name: hf, dtype: stored, shape, file, start: t.start, end: t.end, gguf: t, ...(nativeQuant ? { nativeQuant } : {}) });
     }
     for (const t of h.tensors.values()) {

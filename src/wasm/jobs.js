@@ -21,6 +21,7 @@ export const JOBS = Object.freeze([
   'causalConv1dSiluBatchRows',
   'quantizeQ8Rows',
   'quantizeQ4Rows',
+  'linearQKRows',
 ]);
 
 // Int32 slots of the control block (its own SharedArrayBuffer of CONTROL_BYTES).

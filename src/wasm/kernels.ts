@@ -48,6 +48,11 @@ export interface Kernels {
   quantizeQ4(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number): void;
   quantizeQ8Rows(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number, r0: number, r1: number): void;
   quantizeQ4Rows(wq: Ptr, wd: Ptr, W: Ptr, rows: number, cols: number, dtype: number, r0: number, r1: number): void;
+  // The qk format (assembly/qk.ts: GGUF Q4_1, Q5_1 and K-quants, losslessly; src/reference/quant-qk.ts).
+  activationSums16(xs: Ptr, xq: Ptr, xd: Ptr, L: number, n: number): void;
+  linearQK(out: Ptr, xq: Ptr, xd: Ptr, xs: Ptr, wq: Ptr, wd: Ptr, wm: Ptr, bias: Ptr, L: number, inF: number, outF: number, group: number): void;
+  linearQKRows(out: Ptr, xq: Ptr, xd: Ptr, xs: Ptr, wq: Ptr, wd: Ptr, wm: Ptr, bias: Ptr, L: number, inF: number, outF: number, group: number, r0: number, r1: number): void;
+  embedQK(out: Ptr, wq: Ptr, wd: Ptr, wm: Ptr, ids: Ptr, L: number, D: number, group: number): void;
 }
 
 /** The ABI version this TypeScript side was written against (assembly/index.ts `abiVersion`). */

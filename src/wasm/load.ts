@@ -13,7 +13,9 @@ import { toF32, type DType } from '../io/safetensors.ts';
 import { InputError } from '../errors.ts';
 import { resolveLoadOptions, type LoadOptions, type Model } from '../model.ts';
 import { blocksPerRow } from '../reference/quant.ts';
-import { repackGgmlRows } from '../reference/ggml-repack.ts';
+import { NATIVE_QUANT, repackGgmlRows, repackQKRows } from '../reference/ggml-repack.ts';
+import type { UnpackType } from '../reference/ggml-unpack.ts';
+import { GGML_BLOCK, type GgmlType } from '../io/gguf.ts';
 import { compileKernelsBuild, createMemory, instantiateKernels } from './kernels.ts';
 import { bf16BlockCols, bf16Elements, scatterBf16Rows } from './layout.ts';
 import { f32, u8 } from './memory.ts';
@@ -48,24 +50,37 @@ async function loadWeights(ckpt: Checkpoint, part: WasmPart, pool: ThreadPool | 
   const mat = async (name: string, m: Matrix) => {
     const stored = ckpt.info(name).dtype;
     const n = m.rows * m.cols;
-    if ((m.dtype === 'q8' || m.dtype === 'q4') && (ckpt.info(name) as { nativeQuant?: string }).nativeQuant === m.dtype && 'readBlocks' in ckpt) {
-      // A GGUF Q8_0 / Q4_0 matrix: its blocks, read in chunks of rows, repacked into the q layout (lossless).
+    const native = ckpt.info(name) as { nativeQuant?: string; gguf?: { type: GgmlType } };
+    if (native.nativeQuant === m.dtype && native.gguf && 'readBlocks' in ckpt) {
+      // A GGUF matrix in a block format its layout holds (Q8_0 / Q5_0 → q8, Q4_0 → q4, the rest → qk): its blocks,
+      // read in chunks of rows, repacked into the planned regions (lossless; src/reference/ggml-repack.ts).
       const g8 = ckpt as unknown as { readBlocks(name: string, out: Uint8Array, offset: number): Promise<Uint8Array> };
-      const bb = m.dtype === 'q8' ? 34 : 18;
-      const rowBytes = (m.cols / 32) * bb;
+      const type = native.gguf.type;
+      const { elements: be, bytes: bb } = GGML_BLOCK[type];
+      const rowBytes = (m.cols / be) * bb;
       const chunk = Math.max(1, Math.floor(ROW_CHUNK_BYTES / rowBytes));
       const nb = blocksPerRow(m.cols);
       const n = (m.rows + (m.rows & 1)) * nb;
-      const quants = u8(memory, m.ptr, n * (m.dtype === 'q8' ? 32 : 16));
-      const scales = f32(memory, m.scales, n);
+      let into: (blocks: Uint8Array, r0: number, g: number) => void;
+      if (m.dtype === 'qk') {
+        const S = 32 / m.group!;
+        const quants = new Int8Array(memory.buffer, m.ptr, n * 32);
+        const scales = f32(memory, m.scales, n * S);
+        const mins = m.mins ? f32(memory, m.mins, n * S) : null;
+        into = (blocks, r0, g) => repackQKRows(type as UnpackType, blocks, r0, g, m.cols, quants, scales, mins);
+      } else {
+        const quants = u8(memory, m.ptr, n * (m.dtype === 'q8' ? 32 : 16));
+        const scales = f32(memory, m.scales, n);
+        into = (blocks, r0, g) => repackGgmlRows(type as keyof typeof NATIVE_QUANT, blocks, r0, g, m.cols, quants, scales);
+      }
       for (let r0 = 0; r0 < m.rows; r0 += chunk) {
         const g = Math.min(chunk, m.rows - r0);
-        const blocks = await g8.readBlocks(name, new Uint8Array(g * rowBytes), r0 * rowBytes);
-        repackGgmlRows(m.dtype === 'q8' ? 'Q8_0' : 'Q4_0', blocks, r0, g, m.cols, quants, scales);
+        into(await g8.readBlocks(name, new Uint8Array(g * rowBytes), r0 * rowBytes), r0, g);
       }
       progress(name);
       return;
     }
+    if (m.dtype === 'qk') throw new InputError(`${name}: a qk matrix loads only from its GGUF blocks`);
     if (m.dtype === 'q8' || m.dtype === 'q4') {
       // The stored tensor in chunks of rows through the staging region, each quantized into place by the wasm
       // quantizer, its rows split across the pool (exact f64 arithmetic, ~70 M weights/s per thread). A chunk

@@ -186,9 +186,18 @@ export class WasmModel implements Model {
    * the pool's workers are still at it (await it before the next kernel).
    */
   private linear(part: WasmPart, out: number, x: number, m: Matrix, bias: number, L: number, rowStart = 0, rows = m.rows, xQuantized = false): Promise<void> | undefined {
-    const { ptr: W, scales } = rowOffset(m, rowStart);
+    const { ptr: W, scales, mins } = rowOffset(m, rowStart);
     const b = bias ? bias + rowStart * 4 : 0;
     const weights = rows * m.cols;
+    if (m.dtype === 'qk') {
+      // GGUF Q4_1 / Q5_1 / K-quants (assembly/qk.ts): the q8 activation plus its per-16 sums for the minimums.
+      const s = part.plan.scratch;
+      if (!xQuantized) {
+        part.k.quantizeActivationQ8(s.xq, s.xd, x, L, m.cols);
+        part.k.activationSums16(s.xs, s.xq, s.xd, L, m.cols);
+      }
+      return this.rows(part, 'linearQKRows', [out, s.xq, s.xd, s.xs, W, scales, mins, b, L, m.cols, rows, m.group!], rows, weights);
+    }
     if (m.dtype === 'q8' || m.dtype === 'q4') {
       const s = part.plan.scratch;
       if (!xQuantized) part.k.quantizeActivationQ8(s.xq, s.xd, x, L, m.cols);
@@ -332,6 +341,7 @@ export class WasmModel implements Model {
     else if (e.dtype === 'f32') k.embedF32(s.h, e.ptr, s.ids, L, Dm);
     else if (e.dtype === 'q8') k.embedQ8(s.h, e.ptr, e.scales, s.ids, L, Dm);
     else if (e.dtype === 'q4') k.embedQ4(s.h, e.ptr, e.scales, s.ids, L, Dm);
+    else if (e.dtype === 'qk') k.embedQK(s.h, e.ptr, e.scales, e.mins!, s.ids, L, Dm, e.group!);
     else k.embedF16(s.h, e.ptr, s.ids, L, Dm);
     this.tracer?.(ep, 'embeddings', s.h, L, Dm);
   }

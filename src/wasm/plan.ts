@@ -20,14 +20,20 @@ import type { DType } from '../io/safetensors.ts';
 import { InputError } from '../errors.ts';
 import { DEFAULT_CHUNK_SIZE, MAX_PART_BYTES, type LoadOptions } from '../model.ts';
 import { blocksPerRow, quantBytes } from '../reference/quant.ts';
+import { qkBytes } from '../reference/quant-qk.ts';
+import { UNPACK_FORMAT, type UnpackType } from '../reference/ggml-unpack.ts';
 import { compileKernels, createMemory, instantiateKernels } from './kernels.ts';
 import { bf16BlockCols, bf16Elements } from './layout.ts';
 import { MemoryPlan } from './memory.ts';
 
 export { MAX_PART_BYTES } from '../model.ts';
 
-/** How a matrix is held in wasm memory: as stored, or block-quantized (docs/quantization.md, pair layout). */
-export type MatrixDType = 'f32' | 'bf16' | 'f16' | 'q8' | 'q4';
+/**
+ * How a matrix is held in wasm memory: as stored, or block-quantized (docs/quantization.md, pair layout); `qk`:
+ * a GGUF Q4_1 / Q5_1 / K-quant matrix as int8 quants with per-sub-block scales and minimums
+ * (src/reference/quant-qk.ts, docs/gguf.md).
+ */
+export type MatrixDType = 'f32' | 'bf16' | 'f16' | 'q8' | 'q4' | 'qk';
 
 /** A matrix (rows, cols) in wasm memory. */
 export interface Matrix {
@@ -36,8 +42,12 @@ export interface Matrix {
   dtype: MatrixDType;
   rows: number;
   cols: number;
-  /** q8/q4: the f32 block scales; 0 otherwise. */
+  /** q8/q4: the f32 block scales; qk: the sub-block scales; 0 otherwise. */
   scales: number;
+  /** qk: the f32 sub-block minimums (0 for types without them). */
+  mins?: number;
+  /** qk: weights per scale, 16 or 32. */
+  group?: 16 | 32;
 }
 
 /** Byte offsets of one block's weights; 0 = absent (optional biases). Shapes in glossary units. */
@@ -73,6 +83,7 @@ export interface ScratchPlan {
   logits: number; // (C, V); 0 outside the head's part
   xq: number; // (C, nb·32) int8 quantized activation (q8/q4 models; 0 otherwise), nb = ceil(max inF / 32)
   xd: number; // (C, nb) f32 its block scales
+  xs: number; // (C, 2·nb) f32 d_x·Σ q_x per 16 columns (qk models; 0 otherwise)
   xz: number; // (C, 2E) whole in_proj output when its halves cannot be split (q8/q4 with odd E); 0 otherwise
   conv: number; // (layers, E, K−1) this part's layers' state, for states that live outside (copied in and out)
   ssm: number; // (layers, E, N)
@@ -129,7 +140,7 @@ const STATE_SLOTS = 4;
  */
 export const MAX_BATCH = 16;
 
-export function matrixDType(stored: DType, wanted: LoadOptions['dtype']): MatrixDType {
+export function matrixDType(stored: DType, wanted: LoadOptions['dtype']): Exclude<MatrixDType, 'qk'> {
   if (wanted === 'f32' || wanted === 'q8' || wanted === 'q4') return wanted;
   if (wanted === 'bf16') return 'bf16';
   return stored === 'F32' ? 'f32' : stored === 'BF16' ? 'bf16' : 'f16';
@@ -142,14 +153,18 @@ export function quantChunkRows(cols: number, storedBytes: number): number {
   return Math.max(2, Math.floor((8 << 20) / (cols * storedBytes)) & ~1);
 }
 
-/** Byte offsets of rows [r, …) of `m` (r even for q8/q4: the pair layout keeps an even row start a valid matrix). */
-export function rowOffset(m: Matrix, r: number): { ptr: number; scales: number } {
+/** Byte offsets of rows [r, …) of `m` (r even for q8/q4/qk: the pair layout keeps an even row start a valid matrix). */
+export function rowOffset(m: Matrix, r: number): { ptr: number; scales: number; mins: number } {
+  if (m.dtype === 'qk') {
+    const sub = r * (m.cols / 32) * (32 / m.group!) * 4;
+    return { ptr: m.ptr + r * m.cols, scales: m.scales + sub, mins: m.mins ? m.mins + sub : 0 };
+  }
   if (m.dtype === 'q8' || m.dtype === 'q4') {
     const nb = blocksPerRow(m.cols);
-    return { ptr: m.ptr + r * nb * (m.dtype === 'q8' ? 32 : 16), scales: m.scales + r * nb * 4 };
+    return { ptr: m.ptr + r * nb * (m.dtype === 'q8' ? 32 : 16), scales: m.scales + r * nb * 4, mins: 0 };
   }
-  if (m.dtype === 'bf16') return { ptr: m.ptr + r * bf16BlockCols(m.cols) * 2, scales: 0 }; // every column block's row r
-  return { ptr: m.ptr + r * m.cols * BYTES[m.dtype], scales: 0 };
+  if (m.dtype === 'bf16') return { ptr: m.ptr + r * bf16BlockCols(m.cols) * 2, scales: 0, mins: 0 }; // every column block's row r
+  return { ptr: m.ptr + r * m.cols * BYTES[m.dtype], scales: 0, mins: 0 };
 }
 
 /** Lays out one part's weights, scratch and state slots (default: the whole model; no memory is touched). */
@@ -167,8 +182,18 @@ export function planMemory(
   const mat = (name: string, rows: number, cols: number): Matrix => {
     const stored = ckpt.info(name).dtype;
     // A GGUF Q8_0 / Q4_0 matrix stays in its own blocks (as stored, or when that layout is asked for).
-    const native = (ckpt.info(name) as { nativeQuant?: 'q8' | 'q4' }).nativeQuant;
-    const dt = native && (dtype === 'auto' || dtype === native) ? native : matrixDType(stored, dtype);
+    const info = ckpt.info(name) as { nativeQuant?: 'q8' | 'q4' | 'qk'; gguf?: { type: string } };
+    const native = info.nativeQuant;
+    if (native === 'qk' && dtype === 'auto') {
+      // GGUF Q4_1 / Q5_1 / K-quants: their integers, scales and minimums as stored (lossless).
+      anyQuant = anyQK = true;
+      const { group, hasMin } = UNPACK_FORMAT[info.gguf!.type as UnpackType];
+      const qb = qkBytes(rows, cols, group, hasMin);
+      const ptr = plan.alloc(name, qb.quants);
+      const scales = plan.alloc(name + '.scales', qb.scales);
+      return { ptr, dtype: 'qk', rows, cols, scales, mins: hasMin ? plan.alloc(name + '.mins', qb.mins) : 0, group };
+    }
+    const dt = native && native !== 'qk' && (dtype === 'auto' || dtype === native) ? native : matrixDType(stored, dtype);
     if (dt === 'q8' || dt === 'q4') {
       anyQuant = true;
       if (dt !== native) staging = Math.max(staging, Math.min(rows, quantChunkRows(cols, STORED_BYTES[stored] ?? 4)) * cols * (STORED_BYTES[stored] ?? 4));
@@ -180,6 +205,7 @@ export function planMemory(
   };
   let staging = 0;
   let anyQuant = false;
+  let anyQK = false;
   const layers: LayerPlan[] = [];
   for (let i = spec.layer0; i < spec.layer1; i++) {
     const p = `backbone.layers.${i}.`;
@@ -223,6 +249,7 @@ export function planMemory(
     logits: spec.head ? vec('logits', C * V) : 0,
     xq: quantized ? plan.alloc('xq', C * nbMax * 32) : 0,
     xd: quantized ? vec('xd', C * nbMax) : 0,
+    xs: anyQK ? vec('xs', C * nbMax * 2) : 0,
     xz: quantized && E % 2 === 1 ? vec('xz', C * 2 * E) : 0,
     conv: vec('state.conv', nL * E * (K - 1)),
     ssm: vec('state.ssm', nL * E * N),
@@ -285,6 +312,10 @@ export function planParts(ckpt: Checkpoint, base: number, chunkSize: number, dty
 
 /** Bytes of a matrix in wasm memory (q8/q4: quants and scales). */
 function matrixBytes(m: Matrix): number {
+  if (m.dtype === 'qk') {
+    const q = qkBytes(m.rows, m.cols, m.group!, m.mins !== 0);
+    return q.quants + q.scales + q.mins;
+  }
   if (m.dtype === 'q8' || m.dtype === 'q4') {
     const q = quantBytes(m.dtype, m.rows, m.cols);
     return q.quants + q.scales;
