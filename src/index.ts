@@ -5,7 +5,7 @@
  */
 export { loadModel, DEFAULT_BACKEND } from './load.ts';
 export type { Model, ModelState, Backend, WeightDType, LoadOptions, LoadProgress, TraceHook, CallOptions, PrefillOptions } from './model.ts';
-export { YIELD_MS, REFERENCE_CHUNK, MAX_ALL_LOGITS_FLOATS } from './model.ts';
+export { YIELD_MS, REFERENCE_CHUNK, MAX_ALL_LOGITS_FLOATS, MAX_THREADS } from './model.ts';
 export { parseConfig, type ModelConfig, type ModelType } from './config.ts';
 export { Checkpoint, expectedTensors } from './io/checkpoint.ts';
 export { readSafetensorsHeader, encodeSafetensors, type DType, type TensorInfo, type SafetensorsHeader, type TensorToWrite } from './io/safetensors.ts';

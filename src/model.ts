@@ -51,7 +51,7 @@ export interface LoadOptions {
   backend?: Backend;
   /** Weight precision inside the engine (default `auto`: as stored). */
   dtype?: WeightDType;
-  /** Worker threads for the wasm backend (default: number of cores). */
+  /** Worker threads for the wasm backend, 1 to {@link MAX_THREADS} (default: number of cores, at most {@link MAX_THREADS}). */
   threads?: number;
   /**
    * Which build of the wasm kernels runs (default `auto`: `relaxed`, with fused multiply-adds, where the runtime
@@ -192,14 +192,35 @@ export function zeroState(c: ModelConfig): ModelState {
   return { conv: new Float32Array(n.conv), ssm: new Float32Array(n.ssm), position: 0 };
 }
 
-/** Checks that a state was made for a model of this shape. */
-export function checkState(state: ModelState, c: ModelConfig): void {
+/** How a value looks in an error message: its type, or its constructor for objects. */
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an Array';
+  if (typeof x === 'object') return `a ${(x as object).constructor?.name ?? 'object'}`;
+  return typeof x === 'string' ? `the string ${JSON.stringify(x.length > 20 ? x.slice(0, 20) + '…' : x)}` : `${typeof x} ${String(x)}`;
+}
+
+/**
+ * Checks a state argument before any backend touches it: an object of two Float32Arrays of this model's sizes
+ * (made by `createState`/`loadState` of a model of this shape) and a position that is a safe integer ≥ 0.
+ * A plain Array or another typed array would be read by views and kernels that expect f32 memory.
+ * @param name the parameter, in messages (`state`, `states[3]`)
+ * @throws InputError naming the parameter and the field at fault
+ */
+export function checkState(state: ModelState, c: ModelConfig, name = 'state'): void {
+  if (state === null || typeof state !== 'object') throw new InputError(`${name} must be a model state (from createState or loadState), got ${describe(state)}`);
+  for (const field of ['conv', 'ssm'] as const) {
+    if (!(state[field] instanceof Float32Array)) {
+      throw new InputError(`${name}.${field} must be a Float32Array (a state from createState or loadState), got ${describe(state[field])}`);
+    }
+  }
   const n = stateFloats(c);
-  if (state?.conv?.length !== n.conv || state?.ssm?.length !== n.ssm) {
+  if (state.conv.length !== n.conv || state.ssm.length !== n.ssm) {
     throw new InputError(
-      `state does not fit this model (conv ${state?.conv?.length} / ssm ${state?.ssm?.length} floats, expected ${n.conv} / ${n.ssm})`,
+      `${name} does not fit this model (conv ${state.conv.length} / ssm ${state.ssm.length} floats, expected ${n.conv} / ${n.ssm}): a state of a model of another shape`,
     );
   }
+  if (!Number.isSafeInteger(state.position) || state.position < 0) throw new InputError(`${name}.position must be an integer ≥ 0, got ${describe(state.position)}`);
 }
 
 /**
@@ -212,11 +233,7 @@ export function checkBatch(states: readonly ModelState[], ids: ArrayLike<number>
   if (ids?.length !== states.length) throw new InputError(`stepBatch got ${states.length} states but ${ids?.length} token ids`);
   const seen = new Map<ArrayBufferLike, number[]>();
   states.forEach((st, b) => {
-    try {
-      checkState(st, c);
-    } catch (e) {
-      throw new InputError(`state ${b} of the batch: ${(e as Error).message}`);
-    }
+    checkState(st, c, `states[${b}]`);
     const at = seen.get(st.conv.buffer) ?? [];
     if (at.includes(st.conv.byteOffset)) throw new InputError(`state ${b} of the batch appears twice (the same state, or a view of the same memory)`);
     at.push(st.conv.byteOffset);
@@ -225,13 +242,32 @@ export function checkBatch(states: readonly ModelState[], ids: ArrayLike<number>
   checkIds(ids, c.vocabSize);
 }
 
-/** Checks token ids before they index the embedding table. */
-export function checkIds(ids: ArrayLike<number>, vocabSize: number): void {
+/**
+ * Checks token ids before they index the embedding table: a non-empty array-like object (an Array, a typed
+ * array) of integers inside the vocabulary.
+ * @param name the parameter, in messages (`ids`, `id`)
+ * @throws InputError naming the parameter and the first bad id with its position
+ */
+export function checkIds(ids: ArrayLike<number>, vocabSize: number, name = 'ids'): void {
+  if (ids === null || typeof ids !== 'object' || !Number.isSafeInteger(ids.length) || ids.length < 0) {
+    throw new InputError(`${name} must be an array of token ids, got ${describe(ids)}`);
+  }
+  if (ids.length === 0) throw new InputError(`no token ids given (${name} is empty)`);
   for (let t = 0; t < ids.length; t++) {
     const id = ids[t];
     if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-      throw new InputError(`token id ${id} at position ${t} is outside the vocabulary [0, ${vocabSize})`);
+      throw new InputError(`${name}: token id ${typeof id === 'number' ? id : describe(id)} at position ${t} is outside the vocabulary [0, ${vocabSize})`);
     }
+  }
+}
+
+/**
+ * Checks one token id of `step` (a number, not an array of one).
+ * @throws InputError naming `id`
+ */
+export function checkId(id: number, vocabSize: number): void {
+  if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+    throw new InputError(`id must be a token id, an integer in [0, ${vocabSize}), got ${typeof id === 'number' ? id : describe(id)}`);
   }
 }
 
@@ -243,6 +279,13 @@ export const DEFAULT_CHUNK_SIZE = 64;
 
 /** The largest memory one wasm part may have: a wasm32 memory's 4 GiB (the default and maximum `maxPartBytes`). */
 export const MAX_PART_BYTES = 65536 * 65536;
+
+/**
+ * The most worker threads a model may ask for. Each thread is a worker with its own V8 heap (~10 MB) and the
+ * matmuls gain nothing past the cores (docs/performance.md), so a larger `threads` is a mistake, and an
+ * unbounded one (100,000) starts workers until memory runs out.
+ */
+export const MAX_THREADS = 64;
 
 /** {@link LoadOptions} checked, with every default filled in (what a backend reads). */
 export interface ResolvedLoadOptions {
@@ -278,8 +321,10 @@ export function resolveLoadOptions(options: LoadOptions, cores: number): Resolve
   if (!Number.isInteger(maxPartBytes) || maxPartBytes < 65536 || maxPartBytes > MAX_PART_BYTES) {
     throw new InputError(`maxPartBytes must be an integer from 65536 to ${MAX_PART_BYTES} (4 GiB), got ${maxPartBytes}`);
   }
-  const threads = options.threads ?? cores;
-  if (!Number.isInteger(threads) || threads < 1) throw new InputError(`threads must be a positive integer, got ${threads}`);
+  const threads = options.threads ?? Math.min(cores, MAX_THREADS);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new InputError(`threads must be an integer from 1 to ${MAX_THREADS} (MAX_THREADS), got ${threads}`);
+  }
   const simd = options.simd ?? 'auto';
   if (!['auto', 'plain', 'relaxed'].includes(simd)) throw new InputError(`simd "${simd}" is not supported (use "auto", "plain" or "relaxed")`);
   return { backend, dtype, threads, simd, chunkSize, maxPartBytes };
@@ -320,10 +365,23 @@ export class Pacer {
 /** Runs calls one after the other (a model's calls share its scratch memory), in the order they were made. */
 export class CallQueue {
   private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
+  /**
+   * Runs `call` after every call made before it; rejects with an InputError once {@link close} was called
+   * (a call queued before `close` but not yet started rejects too).
+   */
   run<T>(call: () => Promise<T>): Promise<T> {
-    const p = this.tail.then(call);
+    const p = this.tail.then(() => {
+      if (this.closed) throw new InputError('this model has been disposed');
+      return call();
+    });
     this.tail = p.catch(() => {});
     return p;
+  }
+
+  /** No call starts after this (the model's `dispose`). */
+  close(): void {
+    this.closed = true;
   }
 }

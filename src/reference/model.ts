@@ -14,7 +14,7 @@ import type { ModelConfig } from '../config.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import type { GgufCheckpoint } from '../io/gguf-checkpoint.ts';
 import { InputError } from '../errors.ts';
-import { CallQueue, checkAllLogits, checkBatch, checkIds, checkState, Pacer, REFERENCE_CHUNK, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type PrefillOptions, type TraceHook } from '../model.ts';
+import { CallQueue, checkAllLogits, checkBatch, checkId, checkIds, checkState, Pacer, REFERENCE_CHUNK, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type PrefillOptions, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
 import {
   causalConv1d,
@@ -269,6 +269,7 @@ export class ReferenceModel implements Model {
 
   /** Calls in flight, one at a time, in order (as the wasm backend's). */
   private readonly queue = new CallQueue();
+  private disposed = false;
   /** The event loop's turns, kept across calls: many short calls in a row yield as one long one does. */
   private readonly pacer = new Pacer();
 
@@ -292,10 +293,9 @@ export class ReferenceModel implements Model {
    */
   private *pass(state: ModelState, ids: ArrayLike<number>, logitRows: 'all' | 'last' | 'none', trace?: TraceHook): Generator<void, Float32Array> {
     const c = this.config;
-    const L = ids.length;
-    if (L === 0) throw new InputError('no token ids given');
     checkIds(ids, c.vocabSize);
     checkState(state, c);
+    const L = ids.length;
     const { dModel: H, dInner: E, dState: N, dConv: K, vocabSize: V } = c;
     const h = new Float32Array(L * H);
     embed(h, this.weights.embeddings, ids, L, H);
@@ -332,10 +332,9 @@ export class ReferenceModel implements Model {
   private runAsync(state: ModelState, ids: ArrayLike<number>, allLogits: boolean, signal?: AbortSignal): Promise<Float32Array> {
     return this.queue.run(async () => {
       const c = this.config;
-      const n = ids.length;
-      if (n === 0) throw new InputError('no token ids given');
       checkIds(ids, c.vocabSize);
       checkState(state, c);
+      const n = ids.length;
       const V = c.vocabSize;
       const out = new Float32Array((allLogits ? n : 1) * V);
       for (let at = 0; at < n; ) {
@@ -358,14 +357,21 @@ export class ReferenceModel implements Model {
 
   /** A forward pass from a fresh state (all positions' logits) calling `hook` with every intermediate. */
   trace(ids: ArrayLike<number>, hook: TraceHook): void {
+    if (this.disposed) throw new InputError('this model has been disposed');
     this.run(this.createState(), ids, true, hook);
   }
 
   async prefill(state: ModelState, ids: ArrayLike<number>, options: PrefillOptions = {}): Promise<Float32Array> {
+    checkIds(ids, this.config.vocabSize); // before ids.length is read
     return this.runAsync(state, ids, checkAllLogits(options, ids.length, this.config.vocabSize), options.signal);
   }
 
   step(state: ModelState, id: number, options: CallOptions = {}): Promise<Float32Array> {
+    try {
+      checkId(id, this.config.vocabSize);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.runAsync(state, [id], false, options.signal);
   }
 
@@ -387,7 +393,11 @@ export class ReferenceModel implements Model {
     return loadState(this.config, bytes);
   }
 
-  dispose(): void {}
+  /** Refuses every later call (as the wasm backend does; the weights are the garbage collector's once unreferenced). */
+  dispose(): void {
+    this.disposed = true;
+    this.queue.close();
+  }
 
   /** {@link dispose}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {

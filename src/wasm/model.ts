@@ -19,7 +19,7 @@
  */
 import type { ModelConfig } from '../config.ts';
 import { InputError } from '../errors.ts';
-import { CallQueue, checkAllLogits, checkBatch, checkIds, checkState, Pacer, stateFloats, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type PrefillOptions, type TraceHook } from '../model.ts';
+import { CallQueue, checkAllLogits, checkBatch, checkId, checkIds, checkState, Pacer, stateFloats, throwIfAborted, zeroState, type CallOptions, type Model, type ModelState, type PrefillOptions, type TraceHook } from '../model.ts';
 import { loadState, saveState } from '../state.ts';
 import type { Kernels, SimdBuild } from './kernels.ts';
 import { f32 } from './memory.ts';
@@ -136,11 +136,15 @@ export class WasmModel implements Model {
   }
 
   async prefill(state: ModelState, ids: ArrayLike<number>, options: PrefillOptions = {}): Promise<Float32Array> {
+    checkIds(ids, this.config.vocabSize); // before ids.length is read
     return this.run(state, ids, checkAllLogits(options, ids.length, this.config.vocabSize), options.signal);
   }
 
   step(state: ModelState, id: number, options: CallOptions = {}): Promise<Float32Array> {
-    return this.run(state, [id], false, options.signal);
+    return this.queue.run(async () => {
+      checkId(id, this.config.vocabSize);
+      return this.runNow(state, [id], false, options.signal);
+    });
   }
 
   stepBatch(states: readonly ModelState[], ids: ArrayLike<number>, options: CallOptions = {}): Promise<Float32Array> {
@@ -162,6 +166,7 @@ export class WasmModel implements Model {
 
   dispose(): void {
     this.disposed = true;
+    this.queue.close();
     this.liveParts = [];
     this.pool?.dispose();
   }
@@ -465,10 +470,9 @@ export class WasmModel implements Model {
   private async runNow(state: ModelState, ids: ArrayLike<number>, allLogits: boolean, signal?: AbortSignal): Promise<Float32Array> {
     this.checkUsable();
     const c = this.config;
-    const n = ids.length;
-    if (n === 0) throw new InputError('no token ids given');
     checkIds(ids, c.vocabSize);
     checkState(state, c);
+    const n = ids.length;
     throwIfAborted(signal);
     const { dModel: Dm, vocabSize: V } = c;
     const slot = this.slotOf(state);
