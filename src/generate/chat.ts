@@ -83,7 +83,8 @@ export class ChatSession {
   private ids: number[] = [];
   private pending: number | null = null;
   private systemCache: { text: string; ids: number[]; state: ModelState } | null = null;
-  private busy = false;
+  /** A turn was sent and has not ended (not yet iterated, or running). */
+  private pendingTurn = false;
   /** Why the state was dropped (an interrupted turn), reported by the next turn. */
   private lost: string | undefined;
 
@@ -140,8 +141,9 @@ export class ChatSession {
     this.systemCache = { text, ids, state };
   }
 
-  /** Forgets the conversation (keeps the system prompt and its cached state). */
+  /** Forgets the conversation (keeps the system prompt and its cached state). @throws InputError while a turn has not ended */
   reset(): void {
+    this.checkIdle('reset');
     this.messages = this.options.system !== undefined ? [{ role: 'system', content: this.options.system }] : [];
     this.state = null;
     this.text = '';
@@ -154,15 +156,27 @@ export class ChatSession {
   /**
    * Sends a user message; iterate the result for the reply's `{ token, text }`. When the iteration ends the
    * user message and the reply are in {@link messages} and the state holds the whole conversation.
+   * One turn at a time: until this turn's iteration has ended (or been broken out of), `send`, `reset` and
+   * `restore` throw an InputError.
    * @param options overrides of the session's options for this turn
    */
   send(content: string, options: Omit<GenerateOptions, 'state' | 'history'> = {}): Generation<TextEvent> {
-    if (this.busy) throw new InputError('a turn is already running in this chat session');
+    // One turn at a time, checked here and not when the turn starts: two sends before either is iterated would
+    // both render the same history and the later to end would drop the other's messages.
+    this.checkIdle('send');
+    if (typeof content !== 'string') throw new InputError(`send: content must be a string, got ${content === null ? 'null' : typeof content}`);
+    this.pendingTurn = true;
     return new Generation<TextEvent>((publish) => this.turn(content, { ...this.options, ...options }, publish));
   }
 
+  /** Refuses to change the conversation while a sent turn has not ended. */
+  private checkIdle(what: string): void {
+    if (this.pendingTurn) {
+      throw new InputError(`${what}: the previous send() has not ended yet; iterate its reply to the end (or break out of the loop) first`);
+    }
+  }
+
   private async *turn(content: string, o: GenerateOptions & { system?: string; fallback?: boolean }, publish: (s: GenerationSummary) => void): AsyncGenerator<TextEvent, GenerationSummary> {
-    this.busy = true;
     try {
       await this.prime();
       const tok = this.chat.tokenizer;
@@ -229,7 +243,7 @@ export class ChatSession {
       }
       return gen.summary!;
     } finally {
-      this.busy = false;
+      this.pendingTurn = false;
     }
   }
 
@@ -246,9 +260,10 @@ export class ChatSession {
 
   /**
    * Replaces the conversation by one saved with {@link save}.
-   * @throws InputError when the bytes are not a saved chat of a model of this shape
+   * @throws InputError when the bytes are not a saved chat of a model of this shape, or while a turn has not ended
    */
   restore(bytes: Uint8Array): void {
+    this.checkIdle('restore');
     const { state, metadata } = decodeState(this.model.config, bytes);
     const m = metadata as Partial<SavedChat> | undefined;
     if (!m || m.kind !== 'falcon-mamba-chat' || m.version !== 1 || !Array.isArray(m.messages) || typeof m.text !== 'string' || !Array.isArray(m.tokens)) {
