@@ -49,6 +49,17 @@ export function configFingerprint(c: ModelConfig): number {
   return h >>> 0;
 }
 
+/**
+ * The largest metadata a saved state may carry: 64 MiB (a chat of 100,000 tokens stores ~1 MB of ids and text).
+ * With {@link stateBytes} it bounds a state file, so a reader can refuse a larger file before reading it.
+ */
+export const MAX_STATE_METADATA_BYTES = 64 << 20;
+
+/** The largest file {@link decodeState} accepts for this config: the state and at most {@link MAX_STATE_METADATA_BYTES} of metadata. */
+export function maxStateFileBytes(c: ModelConfig): number {
+  return stateBytes(c) + MAX_STATE_METADATA_BYTES;
+}
+
 /** Bytes that {@link saveState} writes for one state of this config (without metadata). */
 export function stateBytes(c: ModelConfig): number {
   const n = stateFloats(c);
@@ -87,6 +98,7 @@ export function saveState(config: ModelConfig, state: ModelState, metadata?: unk
     throw new InputError(`saveState: the state does not fit this model (conv ${state?.conv?.length} / ssm ${state?.ssm?.length} floats, expected ${n.conv} / ${n.ssm})`);
   }
   const meta = metadata === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(metadata));
+  if (meta.length > MAX_STATE_METADATA_BYTES) throw new InputError(`saveState: ${meta.length} bytes of metadata is over the ${MAX_STATE_METADATA_BYTES}-byte limit`);
   const total = HEADER_BYTES + 4 * (n.conv + n.ssm) + meta.length;
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
@@ -144,6 +156,7 @@ export function decodeState(config: ModelConfig, bytes: Uint8Array): DecodedStat
   const position = view.getFloat64(32, true);
   if (!Number.isSafeInteger(position) || position < 0) throw new InputError(`loadState: invalid position ${position}`);
   const metaLength = view.getUint32(40, true);
+  if (metaLength > MAX_STATE_METADATA_BYTES) throw new InputError(`loadState: ${metaLength} bytes of metadata is over the ${MAX_STATE_METADATA_BYTES}-byte limit`);
   const n = stateFloats(config);
   const expected = HEADER_BYTES + 4 * (n.conv + n.ssm) + metaLength;
   if (bytes.length < expected) throw new InputError(`loadState: truncated state: ${bytes.length} bytes, expected ${expected}`);

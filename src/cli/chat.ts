@@ -2,12 +2,13 @@
  * `falcon-mamba chat`: an interactive chat (node:readline) that keeps the recurrent state between turns and
  * feeds only each new turn's tokens (ChatSession). Works with piped stdin too: one line = one user turn.
  */
-import { readFile, writeFile } from 'node:fs/promises';
 import process from 'node:process';
 import { createInterface } from 'node:readline';
 import { ChatSession } from '../generate/chat.ts';
-import { FalconMambaError } from '../errors.ts';
-import { backendFlag, dtypeFlag, eventLoopTurns, EXIT_INTERRUPTED, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, rssMB, type Command } from './common.ts';
+import { FalconMambaError, InputError } from '../errors.ts';
+import { readFileBytes } from '../io/files.ts';
+import { maxStateFileBytes } from '../state.ts';
+import { backendFlag, dtypeFlag, eventLoopTurns, EXIT_INTERRUPTED, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, openModel, openOutput, parse, rate, rssMB, systemErrorLine, threadsFlag, type Command } from './common.ts';
 import { parseSamplingFlags, SAMPLING_HELP, SAMPLING_OPTIONS, samplingOptions } from './generate.ts';
 
 const OPTIONS = {
@@ -43,7 +44,7 @@ ${MODEL_OPTIONS_HELP}`,
     const flags = {
       backend: backendFlag('chat', v.backend),
       dtype: dtypeFlag('chat', v.dtype),
-      threads: numberFlag('chat', 'threads', v.threads, { integer: true, min: 1 }),
+      threads: threadsFlag('chat', v.threads),
     };
     const sampling = parseSamplingFlags('chat', v);
     const { model, files, generation, loadMs } = await openModel(dir, flags);
@@ -107,25 +108,25 @@ ${MODEL_OPTIONS_HELP}`,
                 session.reset();
                 note('falcon-mamba: conversation reset');
               } else if (cmd === '/save') {
-                if (!arg) throw new FalconMambaError('/save needs a file name');
+                if (!arg) throw new InputError('/save needs a file name');
+                const file = await openOutput(arg, 'saved chat');
                 const bytes = session.save();
-                await writeFile(arg, bytes);
+                await file.write(bytes);
                 note(`falcon-mamba: saved ${session.messages.length} messages, ${bytes.length} bytes to ${arg}`);
               } else if (cmd === '/load') {
-                if (!arg) throw new FalconMambaError('/load needs a file name');
-                let bytes: Uint8Array;
-                try {
-                  bytes = new Uint8Array(await readFile(arg));
-                } catch (e) {
-                  throw new FalconMambaError(`${arg}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-                }
+                if (!arg) throw new InputError('/load needs a file name');
+                // A regular file no larger than a state of this model with the largest metadata: /dev/zero or a
+                // huge file is refused before anything is read.
+                const bytes = (await readFileBytes(arg, InputError, { maxBytes: maxStateFileBytes(model.config), what: 'saved chat' }))!;
                 session.restore(bytes);
                 note(`falcon-mamba: loaded ${session.messages.length} messages from ${arg}`);
               } else if (cmd === '/help') note(REPL_HELP);
               else note(`falcon-mamba: unknown command ${cmd} (${REPL_HELP})`);
             } catch (e) {
-              if (!(e instanceof FalconMambaError)) throw e;
-              note(`falcon-mamba: ${e.message}`);
+              // A command that fails says why in one line; the conversation goes on.
+              const line = e instanceof FalconMambaError ? e.message : systemErrorLine(e);
+              if (line === undefined) throw e;
+              note(`falcon-mamba: ${line}`);
             }
             if (tty) rl.prompt();
             continue;

@@ -3,17 +3,19 @@
  * folder the way an HF snapshot is laid out (weights + tokenizer files + generation_config.json) with load
  * progress (src/cli/progress.ts), and the speed line.
  */
+import { open, stat, unlink } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { setImmediate } from 'node:timers';
 import { loadModel } from '../load.ts';
-import type { Backend, Model, WeightDType } from '../model.ts';
+import { MAX_THREADS, type Backend, type Model, type WeightDType } from '../model.ts';
 import type { TokenizerFiles } from '../tokenizer/files.ts';
 import { loadGenerationConfig, type GenerationConfig } from '../generate/config.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { GgufCheckpoint, isGgufPath } from '../io/gguf-checkpoint.ts';
 import { loadModelTokenizer } from '../tokenizer/gguf.ts';
+import { InputError } from '../errors.ts';
 import { loadProgress } from './progress.ts';
 
 /** The program's name in messages. */
@@ -73,7 +75,7 @@ export const MODEL_OPTIONS_HELP = `  --model, -m DIR        a Hugging Face model
                          llama.cpp .gguf file (config, tokenizer and chat template from its metadata)
   --backend NAME         wasm | reference (default: the library's default)
   --dtype NAME           weights in the engine: auto | bf16 | f32 | q8 | q4 (default auto)
-  --threads N            worker threads of the wasm backend (default: all cores)
+  --threads N            worker threads of the wasm backend, 1 to 64 (default: all cores)
   --verbose, -v          stack traces on errors, more detail
   --help, -h             this help`;
 
@@ -161,6 +163,11 @@ export function backendFlag(command: string, v: string | undefined): Backend | u
   return v as Backend;
 }
 
+/** Validates `--threads` (1 to the library's MAX_THREADS, 64). */
+export function threadsFlag(command: string, v: string | undefined): number | undefined {
+  return numberFlag(command, 'threads', v, { integer: true, min: 1, max: MAX_THREADS });
+}
+
 /** `--model` is required. */
 export function modelFlag(command: string, v: string | undefined): string {
   if (v === undefined || v === '') throw new UsageError('--model DIR is required', command);
@@ -208,6 +215,73 @@ export async function openModel(dir: string, flags: { backend?: Backend; dtype?:
 /** Opens only the checkpoint headers and config (no weights read): an HF folder or a `.gguf` file. */
 export function openCheckpoint(dir: string): Promise<Checkpoint | GgufCheckpoint> {
   return isGgufPath(dir) ? GgufCheckpoint.open(dir) : Checkpoint.open(dir);
+}
+
+/** A Node system error's description and code (`no such file or directory, ENOENT`); undefined for any other error. */
+function systemErrorText(e: unknown): string | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || typeof err.code !== 'string' || !/^E[A-Z0-9]+$/.test(err.code) || typeof err.errno !== 'number') return undefined;
+  // Node's message is "CODE: description, syscall 'path'": keep the description.
+  return `${/^E[A-Z0-9]+: ([^,]*)/.exec(err.message)?.[1] ?? err.message}, ${err.code}`;
+}
+
+/**
+ * A Node system error (ENOENT, EISDIR, ENOSPC, EACCES, …) as one line naming the path:
+ * `x.bin: cannot open (no such file or directory, ENOENT)`; undefined for any other error.
+ */
+export function systemErrorLine(e: unknown): string | undefined {
+  const text = systemErrorText(e);
+  if (text === undefined) return undefined;
+  const err = e as NodeJS.ErrnoException;
+  return `${err.path !== undefined ? `${err.path}: ` : ''}cannot ${err.syscall ?? 'access'} (${text})`;
+}
+
+/** A file a command writes, opened by {@link openOutput} before the work that fills it. */
+export interface OutputFile {
+  /** Replaces the file's content by `bytes` and closes it. @throws InputError naming the path (e.g. ENOSPC) */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Closes it unwritten (the command failed): a file that did not exist before is removed again. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens an output file now (created if absent, not truncated yet), so that a directory, a missing folder or a
+ * read-only path fails before any work, in one line naming it. A full disk shows only when writing (no probe
+ * can tell without writing): `write` reports it with the path too.
+ * @param what what the file is, in messages ("trace", "saved chat")
+ * @throws InputError naming the path and the errno
+ */
+export async function openOutput(path: string, what: string): Promise<OutputFile> {
+  const fail = (e: unknown): never => {
+    throw new InputError(`${path}: cannot write the ${what} (${systemErrorText(e) ?? (e as Error).message})`);
+  };
+  const existed = await stat(path).then(() => true, () => false);
+  const fh = await open(path, 'a').catch(fail);
+  let closed = false;
+  let written = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await fh.close().catch(fail);
+  };
+  return {
+    async write(bytes) {
+      try {
+        if ((await fh.stat()).isFile()) await fh.truncate(0); // not a device: /dev/full has no length to cut
+        // Opened for appending: each write goes at the end, which truncate(0) put at 0.
+        for (let at = 0; at < bytes.length; ) at += (await fh.write(bytes, at, bytes.length - at)).bytesWritten;
+      } catch (e) {
+        await close().catch(() => {});
+        fail(e);
+      }
+      await close();
+      written = true;
+    },
+    async close() {
+      await close();
+      if (!existed && !written) await unlink(path).catch(() => {});
+    },
+  };
 }
 
 /** `12.3 tok/s`, or `–` when no time passed. */

@@ -11,7 +11,7 @@ import type { ChatMessage } from '../tokenizer/chat.ts';
 import type { GenerationConfig } from '../generate/config.ts';
 import {
   backendFlag, dtypeFlag, eventLoopTurns, EXIT_INTERRUPTED, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, readStdin, rssMB,
-  UsageError, type Command,
+  threadsFlag, UsageError, type Command,
 } from './common.ts';
 
 /** Flags shared by `generate` and `chat`: sampling, length, stop strings. */
@@ -150,7 +150,7 @@ ${MODEL_OPTIONS_HELP}`,
     const flags = {
       backend: backendFlag('generate', v.backend),
       dtype: dtypeFlag('generate', v.dtype),
-      threads: numberFlag('generate', 'threads', v.threads, { integer: true, min: 1 }),
+      threads: threadsFlag('generate', v.threads),
     };
     const sampling = parseSamplingFlags('generate', v); // every flag is checked before the (slow) load
     const prompt = v.prompt === '-' ? await readStdin() : v.prompt;

@@ -2,7 +2,7 @@
  * The `falcon-mamba` program: dispatch to a command, turn errors into one line and an exit status.
  *
  * Exit status: 0 success; 1 a FalconMambaError (bad model folder, tokenizer, state file, input) printed as
- * `falcon-mamba: <message>`; 2 bad usage (unknown flag, missing or invalid value) with a hint; 1 for anything
+ * `falcon-mamba: <message>`, or a system error (ENOENT, EISDIR, ENOSPC…) as `falcon-mamba: <path>: <what>`; 2 bad usage (unknown flag, missing or invalid value) with a hint; 1 for anything
  * else (a bug), with the stack only under `--verbose`.
  *
  * Node runs it through `run.ts` (compiled to dist/cli/run.js in the package; `bin.js` runs it with tsx in a
@@ -14,7 +14,7 @@ import process from 'node:process';
 import { FalconMambaError } from '../errors.ts';
 import { chatCommand } from './chat.ts';
 import { compareCommand } from './compare.ts';
-import { PROGRAM, UsageError, type Command } from './common.ts';
+import { PROGRAM, systemErrorLine, UsageError, type Command } from './common.ts';
 import { generateCommand } from './generate.ts';
 import { infoCommand } from './info.ts';
 import { perplexityCommand } from './perplexity.ts';
@@ -70,6 +70,13 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof FalconMambaError) {
       process.stderr.write(`${PROGRAM}: ${oneLine(e.message)}\n`);
       if (verbose && e.stack) process.stderr.write(e.stack + '\n');
+      return 1;
+    }
+    // A file the command opened without a check of its own (ENOENT, EISDIR, ENOSPC, …): the path, not a bug.
+    const system = systemErrorLine(e);
+    if (system !== undefined) {
+      process.stderr.write(`${PROGRAM}: ${oneLine(system)}\n`);
+      if (verbose && (e as Error).stack) process.stderr.write((e as Error).stack + '\n');
       return 1;
     }
     const err = e as Error;

@@ -2,14 +2,16 @@
  * `falcon-mamba trace`: record every named intermediate of a forward pass (docs/oracle.md) into a
  * safetensors file, with the ids, the model's config.json and the backend in its metadata.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import process from 'node:process';
+import { ConfigError } from '../errors.ts';
+import { readTextFile } from '../io/files.ts';
 import { loadModel } from '../load.ts';
-import { writeTrace } from '../oracle/file.ts';
+import type { LoadOptions } from '../model.ts';
+import { encodeTrace } from '../oracle/file.ts';
 import { traceForward } from '../oracle/trace.ts';
 import { loadModelTokenizer } from '../tokenizer/gguf.ts';
-import { backendFlag, dtypeFlag, modelFlag, numberFlag, parse, readStdin, UsageError, type Command } from './common.ts';
+import { backendFlag, dtypeFlag, modelFlag, openOutput, type OutputFile, parse, readStdin, threadsFlag, UsageError, type Command } from './common.ts';
 
 const OPTIONS = {
   model: { type: 'string', short: 'm' },
@@ -67,32 +69,46 @@ Compare two traces with 'falcon-mamba compare'. Names and the walk-through: docs
     if (v.out === undefined || v.out === '') throw new UsageError('--out FILE is required', 'trace');
     const backend = backendFlag('trace', v.backend) ?? 'reference';
     const dtype = dtypeFlag('trace', v.dtype);
-    const threads = numberFlag('trace', 'threads', v.threads, { integer: true, min: 1 });
-    let ids: number[];
-    if (v.ids !== undefined) ids = parseIdsFlag('trace', v.ids);
-    else {
-      const text = v.prompt === '-' ? await readStdin() : (v.prompt as string);
-      ids = (await loadModelTokenizer(dir)).tokenizer.encode(text);
-      if (ids.length === 0) throw new UsageError('the prompt encodes to no tokens', 'trace');
-    }
-    const model = await loadModel(dir, { backend, dtype, threads }); // validates config.json first
-    const config: unknown = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+    const threads = threadsFlag('trace', v.threads);
+    const given = v.ids !== undefined ? parseIdsFlag('trace', v.ids) : undefined;
+    // The output is opened before anything is computed: a directory or an unwritable path fails at once.
+    const out = await openOutput(v.out, 'trace');
     try {
-      const t0 = performance.now();
-      const tensors = await traceForward(model, ids);
-      await writeTrace(v.out, tensors, { ids, config, backend: model.backend });
-      const bytes = tensors.reduce((s, t) => s + 4 * t.data.length, 0);
-      process.stdout.write(
-        `wrote ${tensors.length} tensors (${(bytes / 1e6).toFixed(2)} MB) for ${ids.length} tokens ` +
-          `[${ids.length > 12 ? ids.slice(0, 12).join(',') + ',…' : ids.join(',')}] from the ${model.backend} backend ` +
-          `to ${v.out} in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`,
-      );
+      return await trace(dir, v.prompt, given, out, { backend, dtype, threads }, v.out);
     } finally {
-      await model.dispose();
+      await out.close();
     }
-    return 0;
   },
 };
+
+/** The work of `trace` once the flags are checked and the output is open. */
+async function trace(dir: string, prompt: string | undefined, given: number[] | undefined, out: OutputFile, options: LoadOptions, outPath: string): Promise<number> {
+  let ids: number[];
+  if (given !== undefined) ids = given;
+  else {
+    const text = prompt === '-' ? await readStdin() : (prompt as string);
+    ids = (await loadModelTokenizer(dir)).tokenizer.encode(text);
+    if (ids.length === 0) throw new UsageError('the prompt encodes to no tokens', 'trace');
+  }
+  const model = await loadModel(dir, options); // validates config.json first
+  try {
+    // The folder's config.json as written (a .gguf model has none: its normalized config instead).
+    const raw = await readTextFile(join(dir, 'config.json'), ConfigError, { optional: true, what: 'config file' });
+    const config: unknown = raw === undefined ? model.config : JSON.parse(raw);
+    const t0 = performance.now();
+    const tensors = await traceForward(model, ids);
+    await out.write(encodeTrace(tensors, { ids, config, backend: model.backend }));
+    const bytes = tensors.reduce((s, t) => s + 4 * t.data.length, 0);
+    process.stdout.write(
+      `wrote ${tensors.length} tensors (${(bytes / 1e6).toFixed(2)} MB) for ${ids.length} tokens ` +
+        `[${ids.length > 12 ? ids.slice(0, 12).join(',') + ',…' : ids.join(',')}] from the ${model.backend} backend ` +
+        `to ${outPath} in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`,
+    );
+  } finally {
+    await model.dispose();
+  }
+  return 0;
+}
 
 /** Runs `falcon-mamba trace` on `argv` (without the command name); returns the exit status. */
 export function traceMain(argv: string[]): Promise<number> {
