@@ -10,17 +10,13 @@ import { InputError, loadModel, type Model } from '../../src/index.ts';
 import { ChatSession } from '../../src/generate/chat.ts';
 import { Tokenizer } from '../../src/tokenizer/index.ts';
 import { writeTinyModel } from '../helpers/tiny-model.ts';
+import { CHAR_CHAT_TEMPLATE, CHARS_40, charTokenizerJson } from '../helpers/tiny-tokenizer.ts';
 
-const CHARS = 'abcdefghijklmnopqrstuvwxyz ;:ABCDEFGHIJK';
-const SHAPE = { model_type: 'falcon_mamba' as const, hidden_size: 16, intermediate_size: 32, state_size: 4, conv_kernel: 4, time_step_rank: 2, num_hidden_layers: 2, vocab_size: CHARS.length };
+const SHAPE = { model_type: 'falcon_mamba' as const, hidden_size: 16, intermediate_size: 32, state_size: 4, conv_kernel: 4, time_step_rank: 2, num_hidden_layers: 2, vocab_size: CHARS_40.length };
 const dir = writeTinyModel(SHAPE, 9);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const tokenizer = Tokenizer.fromJSON({
-  model: { type: 'BPE', vocab: Object.fromEntries([...CHARS].map((c, i) => [c, i])), merges: [] },
-  decoder: null,
-});
-const chat = { tokenizer, chatTemplate: '{% for m in messages %}{{ m.role }}: {{ m.content }};{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}' };
+const chat = { tokenizer: Tokenizer.fromJSON(charTokenizerJson()), chatTemplate: CHAR_CHAT_TEMPLATE };
 const OPTS = { maxTokens: 4, seed: 3 };
 
 async function reply(gen: AsyncIterable<{ text: string }>): Promise<string> {

@@ -5,41 +5,25 @@
  * the size before reading; --threads is bounded. Spawned as a user would, on a tiny random model whose
  * tokenizer is 40 single characters (no shared files needed).
  */
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, ftruncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../helpers/cli.ts';
 import { REPO } from '../helpers/goldens.ts';
 import { writeTinyModel } from '../helpers/tiny-model.ts';
+import { CHAR_CHAT_TEMPLATE, CHARS_40, charTokenizerJson } from '../helpers/tiny-tokenizer.ts';
 
-const CHARS = 'abcdefghijklmnopqrstuvwxyz ;:ABCDEFGHIJK';
-const SHAPE = { model_type: 'falcon_mamba' as const, hidden_size: 16, intermediate_size: 32, state_size: 4, conv_kernel: 4, time_step_rank: 2, num_hidden_layers: 2, vocab_size: CHARS.length };
+const SHAPE = { model_type: 'falcon_mamba' as const, hidden_size: 16, intermediate_size: 32, state_size: 4, conv_kernel: 4, time_step_rank: 2, num_hidden_layers: 2, vocab_size: CHARS_40.length };
 const dir = writeTinyModel(SHAPE, 9);
-writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries([...CHARS].map((c, i) => [c, i])), merges: [] }, decoder: null }));
-writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: '{% for m in messages %}{{ m.role }}: {{ m.content }};{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}' }));
+writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(charTokenizerJson()));
+writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: CHAR_CHAT_TEMPLATE }));
 const work = join(dir, 'work');
 mkdirSync(work);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], input = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    // Killed after 30 s: a regression that reads /dev/zero must not eat the machine's memory (it grew to 16 GB in 2 min).
-    const child = spawn(process.execPath, ['src/cli/bin.js', ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+/** Killed after 30 s: a regression that reads /dev/zero must not eat the machine's memory (it grew to 16 GB in 2 min). */
+const cli = (args: string[], input = '') => runCli(args, input, 30_000);
+type Run = CliRun;
 
 const MODEL = ['--model', dir, '--backend', 'reference'];
 const HAVE_DEV_FULL = existsSync('/dev/full');

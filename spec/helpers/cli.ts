@@ -16,10 +16,14 @@ export interface CliRun {
 /** The CLI's entry point. */
 export const CLI_BIN = join(REPO, 'src', 'cli', 'bin.js');
 
-/** Runs the CLI with `args`; `input` is written to its stdin and then closed (no `input`: stdin is empty). */
-export function runCli(args: string[], input?: string): Promise<CliRun> {
+/**
+ * Runs the CLI with `args`; `input` is written to its stdin and then closed (no `input`: stdin is empty).
+ * `timeoutMs` kills it (SIGTERM) when it runs longer: for cases whose regression would read or allocate
+ * without end (the run then ends with code null).
+ */
+export function runCli(args: string[], input?: string, timeoutMs?: number): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: REPO, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: REPO, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: timeoutMs });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));

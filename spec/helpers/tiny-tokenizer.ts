@@ -34,3 +34,14 @@ export function throwsTokenizerError(f: () => unknown, re: RegExp): void {
   expect(err).toBeInstanceOf(FalconMambaError);
   expect((err as Error).message).toMatch(re);
 }
+
+/** 40 single characters: the whole vocabulary of {@link charTokenizerJson}, id = index (a 40-token model fits it). */
+export const CHARS_40 = 'abcdefghijklmnopqrstuvwxyz ;:ABCDEFGHIJK';
+
+/** A tokenizer.json whose tokens are the characters of {@link CHARS_40} (no merges, no normalizer, no decoder). */
+export function charTokenizerJson(): Record<string, unknown> {
+  return { model: { type: 'BPE', vocab: Object.fromEntries([...CHARS_40].map((c, i) => [c, i])), merges: [] }, decoder: null };
+}
+
+/** A chat template in the characters of {@link CHARS_40}: `role: content;` per message, then `assistant: `. */
+export const CHAR_CHAT_TEMPLATE = '{% for m in messages %}{{ m.role }}: {{ m.content }};{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}';
