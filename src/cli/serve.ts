@@ -17,6 +17,7 @@ const OPTIONS = {
   'model-id': { type: 'string' },
   'max-queue': { type: 'string' },
   parallel: { type: 'string' },
+  'max-batch': { type: 'string' },
   'max-prompt-tokens': { type: 'string' },
   'max-body-mb': { type: 'string' },
   'cache-mb': { type: 'string' },
@@ -41,7 +42,8 @@ See docs/server.md.
   --api-key KEY          require Authorization: Bearer KEY (default: FALCON_MAMBA_API_KEY, else none)
   --model-id NAME        the model's id in the API (default: the folder's name)
   --max-queue N          requests waiting beyond the running ones before 429 (default 64)
-  --parallel N           requests generating at once, interleaved by token (default 4)
+  --parallel N           requests generating at once (default 8)
+  --max-batch N          sequences decoded together in one pass over the weights (default 8; 1: one at a time)
   --max-prompt-tokens N  longest prompt accepted (default 32768)
   --max-body-mb N        largest request body (default 4)
   --cache-mb N           state-cache memory budget (default 1024; 0 = off)
@@ -70,6 +72,7 @@ ${MODEL_OPTIONS_HELP}`,
     const cacheMb = numberFlag('serve', 'cache-mb', v['cache-mb'], { min: 0 });
     const cacheDirMb = numberFlag('serve', 'cache-dir-mb', v['cache-dir-mb'], { min: 0, minExclusive: true });
     const graceS = numberFlag('serve', 'grace', v.grace, { min: 0 }) ?? 10;
+    const maxBatch = int('max-batch', v['max-batch'], 1);
     const opened = await openModel(dir, flags);
     const { model, files, generation, loadMs } = opened;
     const modelId = v['model-id'] ?? basename(await realpath(dir));
@@ -79,6 +82,7 @@ ${MODEL_OPTIONS_HELP}`,
       generation,
       maxQueue: int('max-queue', v['max-queue']),
       parallel: int('parallel', v.parallel, 1),
+      maxBatch,
       maxPromptTokens: int('max-prompt-tokens', v['max-prompt-tokens'], 1),
       maxBodyBytes: mb(maxBodyMb),
       cacheBytes: mb(cacheMb),

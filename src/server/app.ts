@@ -30,8 +30,15 @@ export interface ServerOptions {
   generation?: GenerationConfig;
   /** Requests that may wait for the model beyond the running ones (default 64); more get 429. */
   maxQueue?: number;
-  /** Requests generating at once, interleaved token by token (default 4). */
+  /** Requests generating at once, their sequences decoded together (default 8). */
   parallel?: number;
+  /**
+   * Sequences advanced by one batched decode call (`Model.stepBatch`, one pass over the weights; default 8);
+   * more run in groups of this many, 1 steps them one at a time.
+   */
+  maxBatch?: number;
+  /** While streams are generating, prompt work between two decode steps is held to about this many ms (default 50). */
+  prefillSliceMs?: number;
   /** Largest request body in bytes (default 4 MiB); larger gets 413. */
   maxBodyBytes?: number;
   /** Longest prompt in tokens (default 32768); longer gets 400. */
@@ -52,7 +59,7 @@ export interface ServerOptions {
   cacheEvery?: number;
   /** What the cached states belong to (default: the model's id and shape); states of another namespace on disk are ignored. */
   cacheNamespace?: string;
-  /** Tokens per prefill call (default 512). */
+  /** Tokens per prefill call while nothing is generating (default 512). */
   prefillChunk?: number;
   /** Chat for a model without a template in the plain "User: …" format instead of 400 (default true). */
   chatFallback?: boolean;
@@ -130,14 +137,17 @@ export function createServer(model: Model, tokenizer: ServerTokenizer | Tokenize
       namespace: options.cacheNamespace ?? `${modelId}:${c.modelType}:${c.nLayer}x${c.dModel}:${c.vocabSize}`,
     })
     : null;
+  const shutdown = new AbortController();
   const scheduler = new Scheduler(model, tk.tokenizer, {
     maxQueue: options.maxQueue,
     parallel: options.parallel,
+    maxBatch: options.maxBatch,
     prefillChunk: options.prefillChunk,
+    prefillSliceMs: options.prefillSliceMs,
     cacheEvery: options.cacheEvery,
     cache,
+    signal: shutdown.signal,
   });
-  const shutdown = new AbortController();
   let closing = false;
   const chat = new ChatEncoder(tk, defaults.chatFallback);
   const h: HandlerContext = { scheduler, tokenizer: tk, chat, defaults, modelId, shutdown: shutdown.signal };

@@ -1,7 +1,7 @@
 /**
  * GET /metrics: the Prometheus text exposition format (prometheus.io/docs/instrumenting/exposition_formats):
  * requests by endpoint and status, tokens in and out, cache hits, bytes and entries, queue length, running
- * sequences and decode tokens/s. Counters live in one object per server (no module state).
+ * sequences, decode tokens/s and the batched decode steps by batch size. Counters live in one object per server (no module state).
  */
 import type { StateCache } from './cache.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -41,6 +41,7 @@ export class Metrics {
     metric('falcon_mamba_queue_length', 'gauge', 'Requests waiting for the model.', [['', scheduler.queued]]);
     metric('falcon_mamba_running_sequences', 'gauge', 'Sequences generating now.', [['', scheduler.sequences]]);
     metric('falcon_mamba_decode_tokens_per_second', 'gauge', 'Decode speed over the whole run (tokens per second of decode model calls).', [['', s.decodeMs > 0 ? (s.decodeTokens * 1000) / s.decodeMs : 0]]);
+    metric('falcon_mamba_decode_steps_total', 'counter', 'Batched decode calls (one pass over the weights each), by the number of sequences they advanced.', s.batchSizes.flatMap((n, b) => (n ? [[`batch_size="${b}"`, n] as [string, number]] : [])));
     if (cache) {
       const c = cache.stats;
       metric('falcon_mamba_cache_hits_total', 'counter', 'Prompts that reused a cached state.', [['tier="any"', c.hits], ['tier="disk"', c.diskHits]]);

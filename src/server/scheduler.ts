@@ -2,11 +2,23 @@
  * The scheduler: one loop owns the model; requests wait in a FIFO queue and run as jobs, each job's choices
  * as {@link Sequence}s with their own sampler, stop and abort state.
  *
- * Each turn of the loop admits queued jobs up to `parallel`, gives every job still reading its prompt one
- * chunk of prefill, then advances every generating sequence of every job by one token ({@link stepAll}).
- * That last call is the one place continuous batching plugs in: a `stepBatch(states, ids)` model method
- * would advance all of them in one pass over the weights, with nothing else changing. Between turns the loop
- * yields to the event loop, so responses stream and new requests are accepted while it runs.
+ * Continuous batching. Each turn of the loop first lets aborted jobs leave, then does some prompt work, then
+ * advances every generating sequence of every job by one token through `Model.stepBatch`, in groups of at most
+ * `maxBatch` ({@link stepAll}): one pass over the weights serves the whole group, which is what makes several
+ * streams cost little more than one (decode is bound by reading the weights). Sequences join a batch the turn
+ * after their prompt is in and leave it the turn they end; a Mamba state is a fixed-size object of its own, so
+ * nothing is re-packed when the batch changes. Between turns the loop yields to the event loop, so responses
+ * stream and new requests are accepted while it runs.
+ *
+ * Prompt work is bounded while streams run: a newcomer's prompt is fed in slices of about `prefillSliceMs`
+ * (sized from the measured prefill rate, a multiple of 4 tokens) between two decode steps, so running streams
+ * keep flowing at one step plus one slice per token however long the prompt; with nothing generating, each
+ * prompt gets whole `prefillChunk`s. The slices do not change the answer: the engine prefills in tiles of 4
+ * tokens, so splitting a prompt at multiples of 4 from the same split points gives the same bits.
+ *
+ * Aborts. A shared `stepBatch` cannot take one request's signal (it would fail the others), so it takes the
+ * scheduler's own `signal` (the server's shutdown); a request that is aborted leaves between steps (its token
+ * of the step in flight is dropped) and the others go on. A prompt's prefill takes the request's signal.
  *
  * Prompts reuse the longest cached prefix (src/server/cache.ts). Snapshots are taken at the job's
  * boundaries (message boundaries of a chat) and every `cacheEvery` tokens. The last prompt token is always
@@ -63,10 +75,23 @@ export interface JobResult {
 export interface SchedulerOptions {
   /** Jobs that may wait beyond the `parallel` running ones; one more gets 429 (default 64). */
   maxQueue?: number;
-  /** Jobs running at once, interleaved token by token (default 4). */
+  /** Jobs running at once, their sequences decoded together (default 8). */
   parallel?: number;
-  /** Tokens per prefill call (default 512); aborts and other jobs are served between chunks. */
+  /**
+   * Sequences one decode step advances in one `Model.stepBatch` call (default 8); more run in groups of this
+   * many. 1: one sequence per call, i.e. sequential stepping. (The wasm engine takes up to 16 in one pass.)
+   */
+  maxBatch?: number;
+  /** Tokens per prefill call when nothing is generating (default 512); aborts and other jobs are served between chunks. */
   prefillChunk?: number;
+  /**
+   * While sequences are generating, the prompt work done between two decode steps is held to about this many
+   * milliseconds (default 50; at least one slice of 4 tokens a turn), so a long prompt arriving does not stall
+   * the running streams.
+   */
+  prefillSliceMs?: number;
+  /** Aborts the model call in flight, whatever job it serves (the server's shutdown); its jobs end as aborted. */
+  signal?: AbortSignal;
   /** Snapshot every this many prompt tokens (default 512; 0 = only at boundaries). */
   cacheEvery?: number;
   /** The state cache, if any. */
@@ -84,6 +109,10 @@ export interface SchedulerStats {
   jobs: number;
   failed: number;
   aborted: number;
+  /** `stepBatch` calls of the decode loop. */
+  decodeSteps: number;
+  /** How many of them advanced B sequences, by B (index 0 unused). */
+  batchSizes: number[];
 }
 
 class Job {
@@ -101,17 +130,19 @@ class Job {
     readonly spec: JobSpec,
     readonly resolve: (r: JobResult) => void,
     readonly reject: (e: unknown) => void,
+    private readonly schedulerSignal: AbortSignal | undefined,
   ) {
     this.seed = spec.sequence.seed ?? randomSeed();
   }
+  /** The request's signal, or the scheduler's (the server's shutdown), has fired. */
   get aborted(): boolean {
-    return this.spec.signal?.aborted === true;
+    return this.spec.signal?.aborted === true || this.schedulerSignal?.aborted === true;
   }
 }
 
 /** The FIFO queue and the loop that owns the model. */
 export class Scheduler {
-  readonly stats: SchedulerStats = { promptTokens: 0, cachedTokens: 0, generatedTokens: 0, decodeMs: 0, decodeTokens: 0, jobs: 0, failed: 0, aborted: 0 };
+  readonly stats: SchedulerStats = { promptTokens: 0, cachedTokens: 0, generatedTokens: 0, decodeMs: 0, decodeTokens: 0, jobs: 0, failed: 0, aborted: 0, decodeSteps: 0, batchSizes: [] };
   private readonly queue: Job[] = [];
   private readonly active: Job[] = [];
   private running: Promise<void> | null = null;
@@ -121,6 +152,11 @@ export class Scheduler {
   private readonly chunk: number;
   private readonly every: number;
   private readonly cache: StateCache | null;
+  private readonly maxBatch: number;
+  private readonly sliceMs: number;
+  private readonly signal: AbortSignal | undefined;
+  /** Measured prefill cost (ms per token, a running mean over recent calls), to size the slices; null: none yet. */
+  private prefillMsPerToken: number | null = null;
 
   constructor(
     readonly model: Model,
@@ -128,8 +164,11 @@ export class Scheduler {
     options: SchedulerOptions = {},
   ) {
     this.maxQueue = options.maxQueue ?? 64;
-    this.parallel = Math.max(1, options.parallel ?? 4);
+    this.parallel = Math.max(1, options.parallel ?? 8);
+    this.maxBatch = Math.max(1, options.maxBatch ?? 8);
     this.chunk = Math.max(1, options.prefillChunk ?? 512);
+    this.sliceMs = Math.max(0, options.prefillSliceMs ?? 50);
+    this.signal = options.signal;
     this.every = options.cacheEvery ?? 512;
     this.cache = options.cache ?? null;
   }
@@ -161,7 +200,7 @@ export class Scheduler {
       throw new ApiError(429, `the server is busy: ${this.queue.length} requests are already waiting (--max-queue ${this.maxQueue})`, null, 'rate_limit_error', 'queue_full', 1);
     }
     return new Promise<JobResult>((resolve, reject) => {
-      this.queue.push(new Job(spec, resolve, reject));
+      this.queue.push(new Job(spec, resolve, reject, this.signal));
       this.stats.jobs++;
       this.running ??= this.loop().finally(() => {
         this.running = null;
@@ -193,17 +232,12 @@ export class Scheduler {
   }
 
   private async turn(): Promise<void> {
-    for (const job of [...this.active]) {
-      if (job.phase === 'decode') continue;
-      await this.guard(job, () => this.advancePrompt(job));
-    }
+    // Between steps: an aborted job leaves (its sequences end with `abort`); nothing of it runs again.
+    for (const job of [...this.active]) if (job.aborted) await this.guard(job, () => this.finish(job));
+    await this.promptWork();
     const seqs: Array<[Job, Sequence]> = [];
     for (const job of this.active) {
       if (job.phase !== 'decode') continue;
-      if (job.aborted) {
-        for (const s of job.sequences) s.end('abort');
-        continue;
-      }
       for (const s of job.sequences) if (s.pending !== null) seqs.push([job, s]);
     }
     if (seqs.length > 0) await this.stepAll(seqs);
@@ -212,18 +246,70 @@ export class Scheduler {
     }
   }
 
+  /** Whether any sequence is waiting for its next token. */
+  private get generating(): boolean {
+    return this.active.some((j) => j.phase === 'decode' && j.sequences.some((s) => s.pending !== null));
+  }
+
   /**
-   * Advances each sequence by its pending token. The batching seam: with a `stepBatch` on the model this
-   * becomes one call over all states.
+   * The prompt work of one turn, oldest job first. With nothing generating, every job still reading its prompt
+   * gets one whole chunk; once something generates, the turn's prompt work stops after about `sliceMs` (at least
+   * one slice), each slice sized from the measured prefill rate.
+   */
+  private async promptWork(): Promise<void> {
+    const t0 = performance.now();
+    let sliced = 0;
+    for (const job of [...this.active]) {
+      while (job.phase === 'load' || job.phase === 'prefill') {
+        if (!this.generating) {
+          await this.guard(job, () => this.advancePrompt(job, this.chunk, Infinity));
+          if (job.phase !== 'load') break;
+          continue;
+        }
+        const left = this.sliceMs - (performance.now() - t0);
+        if (sliced > 0 && left <= 0) return;
+        if (job.phase === 'prefill') sliced++;
+        await this.guard(job, () => this.advancePrompt(job, this.sliceTokens(left), performance.now() + left));
+      }
+    }
+  }
+
+  /** Prompt tokens that take about `ms` to prefill: a multiple of 4 in [4, prefillChunk] (16 before any measurement). */
+  private sliceTokens(ms: number): number {
+    const per = this.prefillMsPerToken;
+    const n = per === null ? 16 : Math.floor(Math.max(0, ms) / per / 4) * 4;
+    return Math.max(4, Math.min(n, this.chunk));
+  }
+
+  /**
+   * Advances each sequence by its pending token: one `stepBatch` call per group of at most `maxBatch`. The
+   * call takes the scheduler's signal, not a request's (one request's abort must not fail its neighbours); a
+   * job aborted while the call ran drops its token and leaves at the next turn. A call that fails fails every
+   * job in its group (their states may be part-way advanced), and the loop goes on with the others.
    */
   private async stepAll(seqs: Array<[Job, Sequence]>): Promise<void> {
-    for (const [job, s] of seqs) {
-      await this.guard(job, async () => {
-        const t0 = performance.now();
-        const logits = await this.model.step(s.state, s.pending!);
-        this.stats.decodeMs += performance.now() - t0;
-        this.stats.decodeTokens++;
-        this.emit(job, s, s.accept(logits));
+    const V = this.model.config.vocabSize;
+    for (let g = 0; g < seqs.length; g += this.maxBatch) {
+      const group = seqs.slice(g, g + this.maxBatch).filter(([job]) => job.phase === 'decode');
+      if (group.length === 0) continue;
+      const t0 = performance.now();
+      let logits: Float32Array;
+      try {
+        logits = await this.model.stepBatch(group.map(([, s]) => s.state), group.map(([, s]) => s.pending!), { signal: this.signal });
+      } catch (e) {
+        for (const job of new Set(group.map(([j]) => j))) {
+          if (job.aborted) await this.guard(job, () => this.finish(job));
+          else this.fail(job, e);
+        }
+        continue;
+      }
+      this.stats.decodeMs += performance.now() - t0;
+      this.stats.decodeTokens += group.length;
+      this.stats.decodeSteps++;
+      this.stats.batchSizes[group.length] = (this.stats.batchSizes[group.length] ?? 0) + 1;
+      group.forEach(([job, s], b) => {
+        if (job.aborted) s.end('abort');
+        else this.emit(job, s, s.accept(logits.subarray(b * V, (b + 1) * V)));
       });
     }
   }
@@ -243,11 +329,17 @@ export class Scheduler {
     try {
       await f();
     } catch (e) {
-      job.phase = 'done';
-      this.remove(job);
-      this.stats.failed++;
-      job.reject(e);
+      if (job.aborted) await this.finish(job); // the AbortError of its own signal
+      else this.fail(job, e);
     }
+  }
+
+  private fail(job: Job, e: unknown): void {
+    if (job.phase === 'done') return;
+    job.phase = 'done';
+    this.remove(job);
+    this.stats.failed++;
+    job.reject(e);
   }
 
   private remove(job: Job): void {
@@ -255,10 +347,14 @@ export class Scheduler {
     if (i >= 0) this.active.splice(i, 1);
   }
 
-  /** One unit of prompt work: the cache lookup, then one prefill chunk per turn. */
-  private async advancePrompt(job: Job): Promise<void> {
+  /**
+   * One unit of prompt work: the cache lookup, or one prefill call of at most `tokens` tokens (prompt scoring:
+   * single steps until `deadline`, at most 16).
+   */
+  private async advancePrompt(job: Job, tokens: number, deadline: number): Promise<void> {
     const ids = job.spec.promptIds;
     if (job.aborted) return this.finish(job);
+    const signal = job.spec.signal;
     if (job.phase === 'load') {
       const scoring = job.spec.promptLogprobs !== undefined && job.spec.promptLogprobs !== null;
       const hit = scoring || !this.cache ? null : await this.cache.lookup(ids, ids.length - 1);
@@ -274,23 +370,37 @@ export class Scheduler {
     if (job.promptLogprobs) {
       // Scoring: one token at a time, so that every position's logits are seen (constant memory).
       const k = job.spec.promptLogprobs!;
+      const start = job.fed;
       const end = Math.min(ids.length, job.fed + 16);
       for (; job.fed < end; job.fed++) {
-        const logits = await this.model.step(state, ids[job.fed]);
+        if (job.fed > start && performance.now() > deadline) break;
+        const logits = await this.model.step(state, ids[job.fed], { signal });
         if (job.fed + 1 < ids.length) job.promptLogprobs.push(logprobOf(logits, ids[job.fed + 1], k));
         else job.lastLogits = logits;
       }
     } else {
-      let end = Math.min(ids.length, job.fed + this.chunk);
+      let end = Math.min(ids.length, job.fed + tokens);
       for (const b of job.spec.boundaries ?? []) if (b > job.fed && b < end) end = b;
       if (this.every > 0) end = Math.min(end, (Math.floor(job.fed / this.every) + 1) * this.every);
-      const logits = await this.model.prefill(state, ids.slice(job.fed, end));
+      const t0 = performance.now();
+      const logits = await this.model.prefill(state, ids.slice(job.fed, end), { signal });
+      this.notePrefill(end - job.fed, performance.now() - t0);
       job.fed = end;
       if (end === ids.length) job.lastLogits = logits;
       const snapshot = end < ids.length && ((this.every > 0 && end % this.every === 0) || (job.spec.boundaries ?? []).includes(end));
       if (snapshot && this.cache) this.cache.put(ids, end, state);
     }
     if (job.fed === ids.length) this.startDecode(job);
+  }
+
+  /**
+   * Folds one prefill call into the ms-per-token estimate, recent calls weighing most. Only calls of 16 tokens
+   * or more count: a call's fixed cost would make small slices look dear per token, and the slices stay small.
+   */
+  private notePrefill(tokens: number, ms: number): void {
+    if (tokens < 16) return;
+    const per = ms / tokens;
+    this.prefillMsPerToken = this.prefillMsPerToken === null ? per : 0.7 * this.prefillMsPerToken + 0.3 * per;
   }
 
   /** The prompt is in: fork the state for each choice and draw every choice's first token. */
