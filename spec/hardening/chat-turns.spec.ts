@@ -1,5 +1,5 @@
 /**
- * ChatSession turns are one at a time (issue 15): a second `send` before the first has ended was accepted, both
+ * ChatSession turns are one at a time: a second `send` before the first has ended was accepted, both
  * rendered the same history, and the later to end dropped the other's messages. Now it is an InputError, as are
  * `reset` and `restore` while a turn is pending; a turn that ends (to the end, by `break`, by abort) frees the
  * session. Runs on a tiny random model with a 40-character vocabulary (no shared files needed).

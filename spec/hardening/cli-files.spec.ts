@@ -1,5 +1,5 @@
 /**
- * The CLI's files (issue 15): a path that cannot be written or read (a directory, a missing folder, /dev/full,
+ * The CLI's files: a path that cannot be written or read (a directory, a missing folder, /dev/full,
  * /dev/zero, a huge file) is one line naming the path, never "internal error"; chat's /save and /load failures
  * keep the conversation going (the next turn works); trace opens --out before computing anything; /load caps
  * the size before reading; --threads is bounded. Spawned as a user would, on a tiny random model whose

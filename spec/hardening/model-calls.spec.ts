@@ -1,5 +1,5 @@
 /**
- * Model calls with bad arguments (issue 15): both backends check them in the shared contracts of src/model.ts
+ * Model calls with bad arguments: both backends check them in the shared contracts of src/model.ts
  * (`checkState`, `checkIds`, `checkId`, `checkBatch`, the `CallQueue` a dispose closes, `resolveLoadOptions`) and reject with an
  * InputError naming the parameter — never a TypeError from deep inside a kernel, never a result after dispose.
  * Also the abort case of generation: an AbortSignal fired during generation ends it at once (finishReason
