@@ -8,7 +8,7 @@ import { ChatSession } from '../generate/chat.ts';
 import { FalconMambaError, InputError } from '../errors.ts';
 import { readFileBytes } from '../io/files.ts';
 import { maxStateFileBytes } from '../state.ts';
-import { backendFlag, dtypeFlag, eventLoopTurns, EXIT_INTERRUPTED, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, openModel, openOutput, parse, rate, rssMB, systemErrorLine, threadsFlag, type Command } from './common.ts';
+import { backendFlag, dtypeFlag, mixerEpsFlag, eventLoopTurns, EXIT_INTERRUPTED, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, openModel, openOutput, parse, rate, rssMB, systemErrorLine, threadsFlag, type Command } from './common.ts';
 import { parseSamplingFlags, SAMPLING_HELP, SAMPLING_OPTIONS, samplingOptions } from './generate.ts';
 
 const OPTIONS = {
@@ -45,6 +45,7 @@ ${MODEL_OPTIONS_HELP}`,
       backend: backendFlag('chat', v.backend),
       dtype: dtypeFlag('chat', v.dtype),
       threads: threadsFlag('chat', v.threads),
+      mixerRmsEps: mixerEpsFlag('chat', v['mixer-eps'], dir),
     };
     const sampling = parseSamplingFlags('chat', v);
     const { model, files, generation, loadMs } = await openModel(dir, flags);

@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { setImmediate } from 'node:timers';
 import { loadModel } from '../load.ts';
-import { MAX_THREADS, type Backend, type Model, type WeightDType } from '../model.ts';
+import { MAX_THREADS, type Backend, type LoadOptions, type Model, type WeightDType } from '../model.ts';
 import type { TokenizerFiles } from '../tokenizer/files.ts';
 import { loadGenerationConfig, type GenerationConfig } from '../generate/config.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
@@ -66,6 +66,7 @@ export const MODEL_OPTIONS = {
   threads: { type: 'string' },
   dtype: { type: 'string' },
   backend: { type: 'string' },
+  'mixer-eps': { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Options;
@@ -76,6 +77,8 @@ export const MODEL_OPTIONS_HELP = `  --model, -m DIR        a Hugging Face model
   --backend NAME         wasm | reference (default: the library's default)
   --dtype NAME           weights in the engine: auto | bf16 | f32 | q8 | q4 (default auto)
   --threads N            worker threads of the wasm backend, 1 to 64 (default: all cores)
+  --mixer-eps EPS        .gguf only: eps of FalconMamba's dt/B/C norm, which GGUF does not store:
+                         transformers (1e-6, default) | llama.cpp (the layer-norm eps, as llama.cpp) | a number
   --verbose, -v          stack traces on errors, more detail
   --help, -h             this help`;
 
@@ -156,6 +159,17 @@ export function dtypeFlag(command: string, v: string | undefined): WeightDType |
   return v as WeightDType;
 }
 
+/**
+ * Validates `--mixer-eps` (`transformers`, `llama.cpp` or a positive number) for the model at `dir`: a GGUF file
+ * only, since an HF folder's config.json states its `mixer_rms_eps`.
+ */
+export function mixerEpsFlag(command: string, v: string | undefined, dir: string): number | 'transformers' | 'llama.cpp' | undefined {
+  if (v === undefined) return undefined;
+  if (!isGgufPath(dir)) throw new UsageError(`--mixer-eps applies to .gguf files only (${dir}: its config.json sets mixer_rms_eps)`, command);
+  if (v === 'transformers' || v === 'llama.cpp') return v;
+  return numberFlag(command, 'mixer-eps', v, { min: 0, minExclusive: true })!;
+}
+
 /** Validates `--backend`. */
 export function backendFlag(command: string, v: string | undefined): Backend | undefined {
   if (v === undefined) return undefined;
@@ -187,9 +201,9 @@ export interface OpenedModel {
  * Opens an HF model folder: tokenizer files first (fast, fails fast), then the weights with a progress bar on
  * stderr when stderr is a terminal.
  */
-export async function openModel(dir: string, flags: { backend?: Backend; dtype?: WeightDType; threads?: number }): Promise<OpenedModel> {
+export async function openModel(dir: string, flags: { backend?: Backend; dtype?: WeightDType; threads?: number; mixerRmsEps?: LoadOptions['mixerRmsEps'] }): Promise<OpenedModel> {
   const t0 = performance.now();
-  await openCheckpoint(dir); // headers only: a wrong folder or file fails here with a message naming it
+  await openCheckpoint(dir, flags.mixerRmsEps); // headers only: a wrong folder or file fails here with a message naming it
   const files = await loadModelTokenizer(dir);
   // q8/q4 quantize each chunk of rows as it is read (src/wasm), so the whole load is that phase.
   const quantize = flags.dtype === 'q8' || flags.dtype === 'q4';
@@ -201,6 +215,7 @@ export async function openModel(dir: string, flags: { backend?: Backend; dtype?:
       backend: flags.backend,
       dtype: flags.dtype,
       threads: flags.threads,
+      mixerRmsEps: flags.mixerRmsEps,
       onProgress: (p) => progress.update(p.loadedBytes, p.totalBytes),
       onNotice: (message) => process.stderr.write(`falcon-mamba: ${message}\n`),
     });
@@ -213,8 +228,8 @@ export async function openModel(dir: string, flags: { backend?: Backend; dtype?:
 }
 
 /** Opens only the checkpoint headers and config (no weights read): an HF folder or a `.gguf` file. */
-export function openCheckpoint(dir: string): Promise<Checkpoint | GgufCheckpoint> {
-  return isGgufPath(dir) ? GgufCheckpoint.open(dir) : Checkpoint.open(dir);
+export function openCheckpoint(dir: string, mixerRmsEps?: LoadOptions['mixerRmsEps']): Promise<Checkpoint | GgufCheckpoint> {
+  return isGgufPath(dir) ? GgufCheckpoint.open(dir, { mixerRmsEps }) : Checkpoint.open(dir);
 }
 
 /** A Node system error's description and code (`no such file or directory, ENOENT`); undefined for any other error. */

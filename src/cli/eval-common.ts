@@ -8,7 +8,7 @@ import process from 'node:process';
 import { InputError } from '../errors.ts';
 import type { Model, WeightDType } from '../model.ts';
 import type { TokenizerFiles } from '../tokenizer/files.ts';
-import { backendFlag, dtypeFlag, EXIT_INTERRUPTED, modelFlag, MODEL_OPTIONS, note, numberFlag, openModel, parse, UsageError } from './common.ts';
+import { backendFlag, dtypeFlag, mixerEpsFlag, EXIT_INTERRUPTED, modelFlag, MODEL_OPTIONS, note, numberFlag, openModel, parse, UsageError } from './common.ts';
 
 /** An AbortController that the first Ctrl-C aborts; `done()` removes the handler. */
 export function interruptSignal(): { signal: AbortSignal; done(): void } {
@@ -114,6 +114,7 @@ export async function runEvalCommand<O extends typeof MODEL_OPTIONS & Record<str
     backend: backendFlag(name, flag.backend as string | undefined),
     dtype: dtypeFlag(name, flag.dtype as string | undefined),
     threads: numberFlag(name, 'threads', flag.threads as string | undefined, { integer: true, min: 1 }),
+    mixerRmsEps: mixerEpsFlag(name, flag['mixer-eps'] as string | undefined, dir),
   };
   let text: string;
   try {

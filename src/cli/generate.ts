@@ -10,7 +10,7 @@ import { applyChatTemplate, type TokenizerFiles } from '../tokenizer/files.ts';
 import type { ChatMessage } from '../tokenizer/chat.ts';
 import type { GenerationConfig } from '../generate/config.ts';
 import {
-  backendFlag, dtypeFlag, eventLoopTurns, EXIT_INTERRUPTED, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, readStdin, rssMB,
+  backendFlag, dtypeFlag, mixerEpsFlag, eventLoopTurns, EXIT_INTERRUPTED, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rate, readStdin, rssMB,
   threadsFlag, UsageError, type Command,
 } from './common.ts';
 
@@ -151,6 +151,7 @@ ${MODEL_OPTIONS_HELP}`,
       backend: backendFlag('generate', v.backend),
       dtype: dtypeFlag('generate', v.dtype),
       threads: threadsFlag('generate', v.threads),
+      mixerRmsEps: mixerEpsFlag('generate', v['mixer-eps'], dir),
     };
     const sampling = parseSamplingFlags('generate', v); // every flag is checked before the (slow) load
     const prompt = v.prompt === '-' ? await readStdin() : v.prompt;

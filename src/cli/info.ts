@@ -11,12 +11,13 @@ import { loadGenerationConfig } from '../generate/config.ts';
 import { loadTokenizerFiles } from '../tokenizer/files.ts';
 import { hasGgufTokenizer, loadModelTokenizer } from '../tokenizer/gguf.ts';
 import { planWasmMemory } from '../wasm/plan.ts';
-import { modelFlag, openCheckpoint, parse, type Command } from './common.ts';
+import { mixerEpsFlag, modelFlag, openCheckpoint, parse, type Command } from './common.ts';
 import { formatBytes } from './progress.ts';
 
 const OPTIONS = {
   model: { type: 'string', short: 'm' },
   json: { type: 'boolean' },
+  'mixer-eps': { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -33,6 +34,7 @@ tokenizer (when the folder has one).
 
   --model, -m DIR        a Hugging Face model folder, or a .gguf file (its tensor types are listed)
   --json                 print one JSON object
+  --mixer-eps EPS        .gguf only: the dt/B/C norm eps to report (transformers | llama.cpp | a number)
   --verbose, -v          stack traces on errors
   --help, -h             this help`,
 
@@ -43,7 +45,7 @@ tokenizer (when the folder has one).
       return 0;
     }
     const dir = modelFlag('info', v.model);
-    const ckpt = await openCheckpoint(dir);
+    const ckpt = await openCheckpoint(dir, mixerEpsFlag('info', v['mixer-eps'], dir));
     const c = ckpt.config;
     let parameters = 0;
     for (const t of ckpt.tensors.values()) parameters += t.shape.reduce((a, b) => a * b, 1);

@@ -7,7 +7,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import process from 'node:process';
 import { createServer } from '../server/app.ts';
-import { backendFlag, dtypeFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rssMB, type Command } from './common.ts';
+import { backendFlag, dtypeFlag, mixerEpsFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rssMB, type Command } from './common.ts';
 
 const OPTIONS = {
   ...MODEL_OPTIONS,
@@ -64,6 +64,7 @@ ${MODEL_OPTIONS_HELP}`,
       backend: backendFlag('serve', v.backend),
       dtype: dtypeFlag('serve', v.dtype),
       threads: numberFlag('serve', 'threads', v.threads, { integer: true, min: 1 }),
+      mixerRmsEps: mixerEpsFlag('serve', v['mixer-eps'], dir),
     };
     const int = (name: string, value: string | undefined, min = 0) => numberFlag('serve', name, value, { integer: true, min });
     const port = int('port', v.port) ?? 8080;
