@@ -224,6 +224,9 @@ describe('GGUF model files: config and tensors checked against each other', () =
     const wrong = model.map((t) => (t.name === 'blk.0.ssm_x.weight' ? { ...t, dims: [8, 4], data: z(32) } : t));
     await expect(GgufCheckpoint.open(file(encodeGguf(base, wrong)))).rejects.toThrow(/tensor "blk.0.ssm_x.weight" has shape \[4,8\], expected \[5,8\]/);
     await expect(GgufCheckpoint.open(file(encodeGguf(base, [...model, { name: 'blk.1.ssm_d', type: 0, dims: [8], data: z(8) }])))).rejects.toThrow(/unexpected tensor "blk.1.ssm_d"/);
+    // A block count far beyond the tensors fails at once (the shared lookup counts blk.N first), not after
+    // building 16,777,216 layers' names.
+    await expect(GgufCheckpoint.open(file(encodeGguf({ ...base, 'mamba.block_count': { t: 'u32', v: 1 << 24 } }, model)))).rejects.toThrow(/metadata "mamba.block_count" is 16777216 but the file has tensors for 1 layers/);
     const posA = model.map((t) => (t.name === 'blk.0.ssm_a' ? { ...t, data: f32Bytes(new Array(16).fill(0.5)) } : t));
     const ck = await GgufCheckpoint.open(file(encodeGguf(base, posA)));
     await expect(ck.readA(0)).rejects.toThrow(/tensor "blk.0.ssm_a" element 0 is 0.5; A must be negative/);

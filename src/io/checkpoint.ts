@@ -101,38 +101,21 @@ export class Checkpoint {
       found.delete('backbone.embedding.weight');
       found.set('backbone.embeddings.weight', { ...t, name: 'backbone.embeddings.weight' });
     }
-    // Check the layer count against the tensors before building per-layer tables: a config.json saying
-    // 16,777,216 layers would otherwise build 200 M names (20–40 s, 2 GB) before the first missing tensor.
-    const layers = new Set<number>();
-    for (const name of found.keys()) {
-      const m = /^backbone\.layers\.(\d+)\./.exec(name);
-      if (m) layers.add(Number(m[1]));
-    }
-    if (config.nLayer > layers.size) {
-      throw new CheckpointError(`${configPath}: num_hidden_layers is ${config.nLayer} but the checkpoint in ${dir} has tensors for ${layers.size} layers`);
-    }
-    const expected = expectedTensors(config);
-    const tensors = new Map<string, TensorInfo>();
-    for (const [name, shape] of expected) {
-      const t = found.get(name);
-      if (!t) throw new CheckpointError(`${dir}: tensor "${name}" is missing (expected shape [${shape}])`);
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw new CheckpointError(`${t.file}: tensor "${name}" has shape [${t.shape}], expected [${shape}] from config.json`);
-      }
-      tensors.set(name, t);
-    }
-    for (const [name, t] of found) {
-      if (expected.has(name)) continue;
+    const tensors = lookupTensors(config, found, {
+      where: dir,
+      source: 'config.json',
+      layers: { pattern: /^backbone\.layers\.(\d+)\./, key: `${configPath}: num_hidden_layers`, holder: `the checkpoint in ${dir}` },
+      fileOf: (t) => t.file,
       // A tied head may still be saved; it must then be the embedding's shape. Its bytes are not used.
-      if (name === 'lm_head.weight' && config.tieWordEmbeddings) {
+      extra: (name, t) => {
+        if (name !== 'lm_head.weight' || !config.tieWordEmbeddings) return false;
         const [V, H] = [config.vocabSize, config.dModel];
         if (t.shape.length !== 2 || t.shape[0] !== V || t.shape[1] !== H) {
           throw new CheckpointError(`${t.file}: tensor "lm_head.weight" has shape [${t.shape}], expected [${V},${H}]`);
         }
-        continue;
-      }
-      throw new CheckpointError(`${t.file}: unexpected tensor "${name}" (shape [${t.shape}]) for ${config.modelType} with ${config.nLayer} layers`);
-    }
+        return true;
+      },
+    });
     return new Checkpoint(dir, config, tensors, raw as Record<string, unknown>);
   }
 
@@ -164,6 +147,66 @@ export class Checkpoint {
     const t = this.info(name);
     return toF32(await readTensorBytes(t), t.dtype);
   }
+}
+
+/** How {@link lookupTensors} names what it finds in one file format. */
+export interface TensorLookup<T> {
+  /** The folder or file, named when a tensor is missing. */
+  where: string;
+  /** Where the expected shapes come from, for messages (`config.json`, `the metadata`). */
+  source: string;
+  /**
+   * Stored names of block tensors (the layer index is group 1), the key that states the layer count and what holds
+   * the tensors, for the count check.
+   */
+  layers: { pattern: RegExp; key: string; holder: string };
+  /** The file a found tensor is in (named in shape errors). */
+  fileOf: (t: T) => string;
+  /** The stored name of a canonical (HF) name; default: the same. */
+  storedName?: (hf: string) => string;
+  /** The stored shape of a canonical tensor of `shape`; default: the same. */
+  storedShape?: (hf: string, shape: number[]) => number[];
+  /** Whether an unexpected stored tensor is allowed (it may throw a more precise error itself). */
+  extra?: (name: string, t: T) => boolean;
+}
+
+/**
+ * The tensors a model of `config` needs (`expectedTensors`), looked up in what a file holds (`found`, by stored
+ * name): each must be there with its expected shape, and nothing else may be (unless `how.extra` allows it); the
+ * layer count is checked against the tensors first, so a config claiming 16,777,216 layers fails at once instead
+ * of building 200 M names (20–40 s, 2 GB) before the first missing tensor. Both checkpoint formats use it
+ * (safetensors folders here, GGUF files in gguf-checkpoint.ts).
+ * @returns canonical name → the found tensor
+ * @throws CheckpointError naming the file and tensor
+ */
+export function lookupTensors<T extends { shape: number[] }>(config: ModelConfig, found: Map<string, T>, how: TensorLookup<T>): Map<string, T> {
+  const layers = new Set<number>();
+  for (const name of found.keys()) {
+    const m = how.layers.pattern.exec(name);
+    if (m) layers.add(Number(m[1]));
+  }
+  if (config.nLayer > layers.size) {
+    throw new CheckpointError(`${how.layers.key} is ${config.nLayer} but ${how.layers.holder} has tensors for ${layers.size} layers`);
+  }
+  const expected = expectedTensors(config);
+  const out = new Map<string, T>();
+  const used = new Set<string>();
+  for (const [hf, shape] of expected) {
+    const name = how.storedName ? how.storedName(hf) : hf;
+    const want = how.storedShape ? how.storedShape(hf, shape) : shape;
+    const t = found.get(name);
+    if (!t) throw new CheckpointError(`${how.where}: tensor "${name}" is missing (expected shape [${want}])`);
+    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
+      throw new CheckpointError(`${how.fileOf(t)}: tensor "${name}" has shape [${t.shape}], expected [${want}] from ${how.source}`);
+    }
+    used.add(name);
+    out.set(hf, t);
+  }
+  for (const [name, t] of found) {
+    if (used.has(name) || how.extra?.(name, t)) continue;
+    throw new CheckpointError(`${how.fileOf(t)}: unexpected tensor "${name}" (shape [${t.shape}]) for ${config.modelType} with ${config.nLayer} layers`);
+  }
+  return out;
 }
 
 /** All tensors of the folder: from `model.safetensors`, or from the shards named by the index. */

@@ -34,7 +34,7 @@ import { CheckpointError, ConfigError } from '../errors.ts';
 import { dequantize } from '../reference/ggml-dequant.ts';
 import { nativeLayout } from '../reference/ggml-repack.ts';
 import { GGML_BLOCK, readGgufHeader, readGgufTensorInto, type GgmlType, type GgufHeader, type GgufTensorInfo, type GgufValue } from './gguf.ts';
-import { expectedTensors } from './checkpoint.ts';
+import { expectedTensors, lookupTensors } from './checkpoint.ts';
 import type { DType, TensorInfo } from './safetensors.ts';
 
 /** Options of {@link GgufCheckpoint.open}. */
@@ -202,24 +202,21 @@ export class GgufCheckpoint {
   static async open(file: string, options: GgufOptions = {}): Promise<GgufCheckpoint> {
     const h = await readGgufHeader(file);
     const config = ggufConfig(h, options);
-    const expected = expectedTensors(config);
+    const found = lookupTensors(config, h.tensors, {
+      where: file,
+      source: 'the metadata',
+      layers: { pattern: /^blk\.(\d+)\./, key: `${file}: metadata "mamba.block_count"`, holder: 'the file' },
+      fileOf: () => file,
+      storedName: ggufTensorName,
+      storedShape: ggufShape,
+    });
+    const shapes = expectedTensors(config);
     const tensors = new Map<string, GgufWeightInfo>();
-    const used = new Set<string>();
-    for (const [hf, shape] of expected) {
-      const name = ggufTensorName(hf);
-      const t = h.tensors.get(name);
-      if (!t) throw new CheckpointError(`${file}: tensor "${name}" is missing (expected shape [${ggufShape(hf, shape)}])`);
-      const want = ggufShape(hf, shape);
-      if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-        throw new CheckpointError(`${file}: tensor "${name}" has shape [${t.shape}], expected [${want}] from the metadata`);
-      }
-      used.add(name);
+    for (const [hf, t] of found) {
+      const shape = shapes.get(hf)!;
       const stored = t.type === 'F16' || t.type === 'BF16' || t.type === 'F32' ? t.type : 'F32';
       const nativeQuant = t.dims.length === 2 ? nativeLayout(t.type) : undefined;
       tensors.set(hf, { name: hf, dtype: stored, shape, file, start: t.start, end: t.end, gguf: t, ...(nativeQuant ? { nativeQuant } : {}) });
-    }
-    for (const t of h.tensors.values()) {
-      if (!used.has(t.name)) throw new CheckpointError(`${file}: unexpected tensor "${t.name}" (shape [${t.shape}]) for ${config.modelType} with ${config.nLayer} layers`);
     }
     const raw: Record<string, unknown> = {};
     for (const [k, v] of h.metadata) raw[k] = typeof v === 'object' && v !== null && 'length' in v ? `[${v.length} items]` : v;
