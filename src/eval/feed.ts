@@ -9,7 +9,7 @@
  * rule (src/model.ts `PrefillOptions`; spec/eval/rows.spec.ts checks it, docs/eval.md states it).
  */
 import { InputError } from '../errors.ts';
-import type { Model, ModelState } from '../model.ts';
+import { Pacer, type Model, type ModelState } from '../model.ts';
 
 /** Options shared by every evaluation that feeds a model. */
 export interface FeedOptions {
@@ -29,11 +29,6 @@ export interface FeedOptions {
 
 /** Scored positions per model call when {@link FeedOptions.rowChunk} is not given (64 × 65 024 floats = 16.6 MB for the 7B). */
 export const DEFAULT_ROW_CHUNK = 64;
-
-/** Lets timers and I/O run (the reference backend's calls are synchronous). */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
 
 function chunkOption(v: number | undefined, fallback: number, name: string): number {
   const n = v ?? fallback;
@@ -69,17 +64,19 @@ export async function feedRows(
       throw e;
     }
   };
+  // The model calls pace themselves (src/model.ts Pacer); the rows' reductions (one exp per logit: ~1 ms a row
+  // of 65 024) are paced here, so a chunk of rows never holds the event loop for long either.
+  const pacer = new Pacer();
   let last: Float32Array | undefined;
-  for (let at = 0; at < scoreFrom; at += prefix) {
-    last = await call(at, Math.min(scoreFrom, at + prefix), false);
-    await yieldToEventLoop();
-  }
+  for (let at = 0; at < scoreFrom; at += prefix) last = await call(at, Math.min(scoreFrom, at + prefix), false);
   for (let at = scoreFrom; at < ids.length; at += rows) {
     const to = Math.min(ids.length, at + rows);
     const logits = await call(at, to, true);
     if (logits.length !== (to - at) * V) throw new Error(`the model returned ${logits.length} logits for ${to - at} positions × ${V} (it ignored allLogits)`);
-    for (let t = at; t < to; t++) await onRow(t, logits.subarray((t - at) * V, (t - at + 1) * V));
-    await yieldToEventLoop();
+    for (let t = at; t < to; t++) {
+      await onRow(t, logits.subarray((t - at) * V, (t - at + 1) * V));
+      if (pacer.due()) await pacer.turn();
+    }
   }
   return last;
 }
