@@ -5,11 +5,14 @@
  * this process; every B is timed over `--steps` steps after two warm-up steps, best of `--rounds`.
  *
  *   npx tsx bench/batch.ts --dir /work/models/synthetic-small [--dtypes bf16,q8,q4] [--threads 1,2] [--steps 8]
+ *   npx tsx bench/batch.ts --dir /work/models/synthetic-7b --dtypes q8,q4 --threads 2 --steps 3 --rounds 1 --prefill 32
  *
+ * `npm run bench` runs it after its table (bench/bench.ts; `--no-batch` skips it, `--7b` adds the 7B rows).
  * Prints one markdown table: per row the prefill tok/s and, per B, aggregate tok/s and its ratio to B = 1, with
  * the targets under it (B = 4 ≥ 2.2× B = 1 for bf16 on 2 threads; B ≥ 8 ≥ 85% of prefill).
  * Run it on a quiet machine (the team's /work/bin/quiet): it measures nothing but speed.
  */
+import { readFileSync } from 'node:fs';
 import { loadModel, type WeightDType } from '../src/index.ts';
 
 const args = process.argv.slice(2);
@@ -26,6 +29,8 @@ const prefillN = Number(opt('prefill', '256'));
 const BS = opt('batches', '1,2,4,8,16').split(',').map(Number);
 
 const rows: string[] = [];
+/** Aggregate tok/s by `${dtype} ${threads}`, per B, and the prefill rate: what the targets are checked against. */
+const measured = new Map<string, { prefill: number; rates: number[] }>();
 const now = () => performance.now();
 for (const dtype of dtypes) {
   for (const threads of threadsList) {
@@ -57,13 +62,38 @@ for (const dtype of dtypes) {
       }
       rates.push(best);
     }
+    measured.set(`${dtype} ${threads}`, { prefill, rates });
     const cells = rates.map((r, i) => `${r.toFixed(1)} (${(r / rates[0]).toFixed(2)}×, ${((100 * r) / prefill).toFixed(0)}%)`);
     rows.push(`| ${dtype} | ${threads} | ${prefill.toFixed(1)} | ${cells.join(' | ')} |`);
     console.error(rows.at(-1));
     await model.dispose();
   }
 }
-console.log(`\nBatched decode, ${dir}: aggregate tok/s (× B = 1, % of prefill(${prefillN}))\n`);
+const cpu = (() => {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1]?.trim() ?? 'unknown CPU';
+  } catch {
+    return 'unknown CPU';
+  }
+})();
+console.log(`\nBatched decode (Model.stepBatch), ${dir}, ${cpu}: aggregate tok/s (× B = 1, % of the same run's prefill(${prefillN}))\n`);
 console.log(`| dtype | threads | prefill tok/s | ${BS.map((b) => `B = ${b}`).join(' | ')} |`);
 console.log(`|---|---:|---:|${BS.map(() => '---:').join('|')}|`);
 for (const r of rows) console.log(r);
+
+// The targets of issue 17 §4 that this run's rows can check.
+const is7b = dir.includes('7b');
+const at = (key: string, B: number) => {
+  const m = measured.get(key);
+  const i = BS.indexOf(B);
+  return m && i >= 0 ? m.rates[i] / m.rates[0] : undefined;
+};
+const verdict = (x: number | undefined, goal: number, unit: string) => (x === undefined ? 'not measured' : `${x.toFixed(2)}${unit} ${x >= goal ? 'met' : 'NOT met'}`);
+const lines: string[] = [];
+if (!is7b) lines.push(`B = 4 ≥ 2.2× B = 1 (bf16, 2 threads): ${verdict(at('bf16 2', 4), 2.2, '×')}`);
+else lines.push(`7B q8 B = 4 ≥ 2.5× B = 1 (2 threads): ${verdict(at('q8 2', 4), 2.5, '×')}`);
+for (const [key, m] of measured) {
+  const big = BS.map((B, i) => [B, m.rates[i]] as const).filter(([B]) => B >= 8);
+  if (big.length) lines.push(`B ≥ 8 ≥ 85% of prefill (${key} thr): ${big.map(([B, r]) => `B = ${B} ${verdict((100 * r) / m.prefill, 85, '%')}`).join(', ')}`);
+}
+console.log('\n' + lines.map((l) => `target: ${l}`).join('\n'));

@@ -24,7 +24,7 @@
  * row, for a before/after ratio in the same run), `--passes N` (ceiling passes per thread count, 5),
  * `--quiet-wait S` (before each child, wait up to S seconds, default 20, for the rest of the machine to go idle),
  * `--retries N` (a small-shape row timed while other work took over 0.25 of a core is run again up to N times,
- * default 1, keeping the least disturbed attempt).
+ * default 1, keeping the least disturbed attempt), `--no-batch` (skip the batched-decode section, bench/batch.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -373,6 +373,18 @@ const out = [
   ...targets,
 ];
 process.stdout.write(out.join('\n') + '\n');
+
+// Batched decode (issue 17 §4, bench/batch.ts): aggregate tok/s for B = 1..16 beside the same run's prefill.
+if (!args.includes('--no-batch')) {
+  const batch = join(here, 'batch.ts');
+  const run = (argv: string[]) => {
+    waitQuiet();
+    process.stdout.write('\n');
+    spawnSync(process.execPath, ['--import', 'tsx', batch, ...argv], { stdio: 'inherit', cwd: root });
+  };
+  if (WITH_SMALL) run(['--dir', join(MODELS, 'synthetic-small'), '--dtypes', DTYPES.join(','), '--threads', THREADS.join(',')]);
+  if (WITH_7B) run(['--dir', join(MODELS, 'synthetic-7b'), '--dtypes', 'q8,q4', '--threads', '2', '--steps', '3', '--rounds', '1', '--prefill', '32']);
+}
 
 const tok = join(here, 'tokenizer.ts');
 if (!args.includes('--no-tokenizer') && existsSync(tok)) {

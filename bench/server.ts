@@ -8,6 +8,11 @@
  *     UI does, so with the cache the measured turn feeds only the new user message. Same-run ratio: uncached
  *     TTFT / cached TTFT at each length.
  *
+ *   npx tsx bench/server.ts batch [--model DIR] [--clients 4] [--tokens 48] [--threads 2] [--dtype bf16] [--long 2000]
+ *     Continuous batching (issue 17 §3–4): total streamed tokens/s of N concurrent clients against one client
+ *     (best of 2 each), and the longest gap between a running stream's tokens while a long prompt arrives, with
+ *     the prefill sliced between decode steps (the default) and unsliced (the whole prompt in one turn).
+ *
  *   npx tsx bench/server.ts load [--model DIR] [--connections 8] [--seconds 20] [--max-tokens 16]
  *     `falcon-mamba serve` in a child process, autocannon against 127.0.0.1 with N connections for M seconds
  *     (chat completions, alternating two conversations); prints requests, failures (errors, non-2xx,
@@ -189,10 +194,98 @@ async function load(argv: string[]): Promise<void> {
   }
 }
 
+/** Streams one completion; calls `onToken` with the time of each text chunk; resolves with the token count. */
+async function streamed(url: string, body: Record<string, unknown>, onToken?: (t: number) => void): Promise<number> {
+  const res = await fetch(`${url}/v1/completions`, { method: 'POST', body: JSON.stringify({ stream: true, stream_options: { include_usage: true }, temperature: 0, ...body }) });
+  if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  let tokens = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return tokens;
+    buf += value;
+    let at: number;
+    while ((at = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
+      const j = JSON.parse(ev.slice(6)) as { choices: unknown[]; usage?: { completion_tokens: number }; error?: { message: string } };
+      if (j.error) throw new Error(j.error.message);
+      if (j.usage) tokens = j.usage.completion_tokens;
+      if (j.choices.length) onToken?.(performance.now());
+    }
+  }
+}
+
+async function batch(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({ args: argv, options: { model: { type: 'string' }, clients: { type: 'string' }, tokens: { type: 'string' }, threads: { type: 'string' }, dtype: { type: 'string' }, long: { type: 'string' } } });
+  const dir = v.model ?? '/work/models/synthetic-small';
+  const clients = Number(v.clients ?? 4);
+  const tokens = Number(v.tokens ?? 48);
+  const longN = Number(v.long ?? 2000);
+  const model = await loadModel(dir, { threads: Number(v.threads ?? 2), dtype: (v.dtype ?? 'bf16') as 'bf16' });
+  const files = await loadTokenizerFiles(dir);
+  const generation = await loadGenerationConfig(dir, model.config);
+  const words = brownText().split(' ');
+  const prompt = (i: number, n: number) => words.slice(i * 997, i * 997 + n).join(' ');
+  const rows: string[] = [];
+  // Throughput: one client alone, then `clients` at once (different prompts, the same max_tokens), best of 2.
+  const server = createServer(model, files, { modelId: 'bench', generation, cacheBytes: 0, maxPromptTokens: 1 << 20 });
+  const { url } = await server.listen({ port: 0 });
+  const rate = async (k: number) => {
+    let best = 0;
+    for (let r = 0; r < 2; r++) {
+      const t0 = performance.now();
+      const n = await Promise.all(Array.from({ length: k }, (_, i) => streamed(url, { prompt: prompt(i + r * 8, 12), max_tokens: tokens })));
+      best = Math.max(best, (n.reduce((a, b) => a + b, 0) * 1000) / (performance.now() - t0));
+    }
+    return best;
+  };
+  await rate(1); // warm-up
+  const one = await rate(1);
+  const many = await rate(clients);
+  rows.push(`| ${clients} streaming clients vs 1 (${tokens} tokens each, total tok/s) | ${one.toFixed(1)} | ${many.toFixed(1)} | ${(many / one).toFixed(2)}× |`);
+  await server.close({ graceMs: 0 });
+  // Stalls: a stream running when a long prompt arrives; the longest gap between its tokens while the newcomer is
+  // prefilled, with the prefill sliced (the default) and unsliced (prefillSliceMs huge: the whole prompt in one turn).
+  const gap = async (sliceMs: number | undefined) => {
+    const srv = createServer(model, files, { modelId: 'bench', generation, cacheBytes: 0, maxPromptTokens: 1 << 20, prefillSliceMs: sliceMs });
+    const { url: u } = await srv.listen({ port: 0 });
+    const times: number[] = [];
+    let arrive = 0;
+    let firstOfNew = 0;
+    let newcomer: Promise<number> | undefined;
+    const long = prompt(20, Math.round(longN * 0.75));
+    await streamed(u, { prompt: prompt(3, 12), max_tokens: 400 }, (t) => {
+      times.push(t);
+      if (times.length === 8) {
+        arrive = performance.now();
+        newcomer = streamed(u, { prompt: long, max_tokens: 2 }, (t2) => (firstOfNew ||= t2));
+      }
+    });
+    await newcomer;
+    await srv.close({ graceMs: 0 });
+    const before = times.slice(1, 8).map((t, i) => t - times[i]).sort((a, b) => a - b);
+    let worst = 0;
+    for (let i = 1; i < times.length; i++) if (times[i] > arrive && times[i - 1] < firstOfNew) worst = Math.max(worst, times[i] - times[i - 1]);
+    return { median: before[before.length >> 1], worst, ttft: firstOfNew - arrive, n: files.tokenizer.encode(long).length };
+  };
+  const sliced = await gap(undefined);
+  const whole = await gap(1e9);
+  rows.push(`| longest gap of a running stream while a ${sliced.n}-token prompt arrives (ms; median gap before: ${sliced.median.toFixed(1)}) | ${whole.worst.toFixed(0)} unsliced | ${sliced.worst.toFixed(0)} sliced | ${(whole.worst / sliced.worst).toFixed(1)}× shorter |`);
+  rows.push(`| the newcomer's time to first token (ms) | ${whole.ttft.toFixed(0)} unsliced | ${sliced.ttft.toFixed(0)} sliced | ${(sliced.ttft / whole.ttft).toFixed(2)}× |`);
+  await model.dispose();
+  console.log(`continuous batching through the server: ${dir}, wasm ${v.dtype ?? 'bf16'}, ${v.threads ?? 2} threads, greedy completions streamed over HTTP\n`);
+  console.log('| measure | one / unsliced | many / sliced | ratio |\n|---|---:|---:|---:|');
+  for (const r of rows) console.log(r);
+}
+
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'ttft') await ttft(rest);
 else if (mode === 'load') await load(rest);
+else if (mode === 'batch') await batch(rest);
 else {
-  console.error('usage: tsx bench/server.ts ttft|load [options] (see the comment at the top)');
+  console.error('usage: tsx bench/server.ts ttft|load|batch [options] (see the comment at the top)');
   process.exitCode = 2;
 }

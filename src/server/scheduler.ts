@@ -11,7 +11,7 @@
  * stream and new requests are accepted while it runs.
  *
  * Prompt work is bounded while streams run: a newcomer's prompt is fed in slices of about `prefillSliceMs`
- * (sized from the measured prefill rate, a multiple of 4 tokens) between two decode steps, so running streams
+ * (sized from the measured prefill rate, a multiple of 4 tokens, at least 64) between two decode steps, so running streams
  * keep flowing at one step plus one slice per token however long the prompt; with nothing generating, each
  * prompt gets whole `prefillChunk`s. The slices do not change the answer: the engine prefills in tiles of 4
  * tokens, so splitting a prompt at multiples of 4 from the same split points gives the same bits.
@@ -32,6 +32,14 @@ import { randomSeed } from '../generate/sampler.ts';
 import type { StateCache } from './cache.ts';
 import { ApiError } from './errors.ts';
 import { logprobOf, Sequence, type SequenceSpec, type TokenLogprob, type TokenOut } from './sequence.ts';
+
+/**
+ * The smallest prefill slice while streams run: the wasm engine's prefill chunk (src/wasm/plan.ts), the length at
+ * which prefill reaches its rate (each weight is read once per chunk). Smaller slices would cost the newcomer
+ * nearly a decode step per few tokens: measured on the small shape (bf16, 2 threads), 4-token slices made a
+ * 1.5k-token prompt's first token 3.7× later than unsliced (bench/server.ts batch).
+ */
+const MIN_SLICE = 64;
 
 /** What a request asks the scheduler to run. */
 export interface JobSpec {
@@ -86,7 +94,7 @@ export interface SchedulerOptions {
   prefillChunk?: number;
   /**
    * While sequences are generating, the prompt work done between two decode steps is held to about this many
-   * milliseconds (default 50; at least one slice of 4 tokens a turn), so a long prompt arriving does not stall
+   * milliseconds (default 50; at least one slice of 64 tokens a turn), so a long prompt arriving does not stall
    * the running streams.
    */
   prefillSliceMs?: number;
@@ -274,11 +282,14 @@ export class Scheduler {
     }
   }
 
-  /** Prompt tokens that take about `ms` to prefill: a multiple of 4 in [4, prefillChunk] (16 before any measurement). */
+  /**
+   * Prompt tokens that take about `ms` to prefill: a multiple of 4 in [MIN_SLICE, prefillChunk] (MIN_SLICE before
+   * any measurement).
+   */
   private sliceTokens(ms: number): number {
     const per = this.prefillMsPerToken;
-    const n = per === null ? 16 : Math.floor(Math.max(0, ms) / per / 4) * 4;
-    return Math.max(4, Math.min(n, this.chunk));
+    const n = per === null ? 0 : Math.floor(Math.max(0, ms) / per / 4) * 4;
+    return Math.max(Math.min(MIN_SLICE, this.chunk), Math.min(n, this.chunk));
   }
 
   /**
