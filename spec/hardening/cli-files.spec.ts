@@ -6,8 +6,10 @@
  * tokenizer is 40 single characters (no shared files needed).
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, ftruncateSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { systemErrorLine } from '../../src/cli/common.ts';
 import { runCli, type CliRun } from '../helpers/cli.ts';
 import { REPO } from '../helpers/goldens.ts';
 import { writeTinyModel } from '../helpers/tiny-model.ts';
@@ -105,13 +107,13 @@ describe('trace --out', () => {
 });
 
 describe('system errors and --threads', () => {
-  it('an EISDIR the command did not check itself is one line with the path, not "internal error"', async () => {
-    // perplexity writes --save-logits with a plain writeFile: main() names the path of any system error.
-    const text = join(work, 'text.txt');
-    writeFileSync(text, 'the old man and the sea');
-    const r = await cli(['perplexity', ...MODEL, '--file', text, '--save-logits', work]);
-    expect(r.code).toBe(1);
-    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`falcon-mamba: ${work}: cannot open (illegal operation on a directory, EISDIR)`);
+  it('a system error the command did not check itself is one line with the path, not "internal error"', async () => {
+    // Every output path is opened through openOutput now; main()'s fallback is what a future unchecked one meets:
+    // the real error of an fs call, as main() prints it.
+    const missing = join(work, 'no-such-folder', 'x');
+    const e = await open(missing, 'w').then(() => undefined, (err: unknown) => err);
+    expect(systemErrorLine(e)).toBe(`${missing}: cannot open (no such file or directory, ENOENT)`);
+    expect(systemErrorLine(new TypeError('x'))).toBeUndefined();
   });
 
   it('trace of a .gguf model (no config.json beside it) works (was: internal error ENOTDIR)', async () => {
@@ -122,10 +124,45 @@ describe('system errors and --threads', () => {
   });
 
   it('--threads 100000 is a usage error naming the flag', async () => {
-    for (const args of [['generate', '--prompt', 'x'], ['chat'], ['trace', '--ids', '1', '--out', join(work, 'x')]]) {
+    const text = join(work, 'threads.txt');
+    writeFileSync(text, 'abc');
+    for (const args of [['generate', '--prompt', 'x'], ['chat'], ['trace', '--ids', '1', '--out', join(work, 'x')], ['perplexity', '--file', text], ['score', '--tasks', text], ['serve']]) {
       const r = await cli([...args, ...MODEL, '--threads', '100000']);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr.split('\n')[0]).toBe('falcon-mamba: --threads must be an integer ≥ 1 ≤ 64, got "100000"');
     }
+  });
+
+  it('perplexity and score refuse a FIFO-like or device input before reading it, one line with the path', async () => {
+    for (const [cmd, flag] of [['perplexity', '--file'], ['score', '--tasks']]) {
+      for (const path of ['/dev/zero', work]) {
+        const r = await cli([cmd, ...MODEL, flag, path]);
+        expect(r.code, r.stderr).toBe(1);
+        expect(notes(r)).toHaveLength(1);
+        expect(notes(r)[0]).toContain(path);
+        expect(notes(r)[0]).toMatch(/not a regular file/);
+      }
+    }
+  });
+
+  it('perplexity --kld /dev/zero is refused before reading; --save-logits to a directory fails before the model loads', async () => {
+    const text = join(work, 'ppl.txt');
+    writeFileSync(text, 'abcabcabcabc');
+    const k = await cli(['perplexity', ...MODEL, '--file', text, '--kld', '/dev/zero']);
+    expect(k.code, k.stderr).toBe(1);
+    expect(notes(k)).toEqual([expect.stringMatching(/^falcon-mamba: .*\/dev\/zero.*not a regular file/)]);
+    // The model folder does not exist: the output path must be the error, so it was checked first.
+    const s = await cli(['perplexity', '--model', join(work, 'no-model'), '--file', text, '--save-logits', work]);
+    expect(s.code, s.stderr).toBe(1);
+    expect(notes(s)).toEqual([`falcon-mamba: ${work}: cannot write the log-probability file (illegal operation on a directory, EISDIR)`]);
+    if (HAVE_DEV_FULL) {
+      const f = await cli(['perplexity', ...MODEL, '--file', text, '--save-logits', '/dev/full']);
+      expect(f.code, f.stderr).toBe(1);
+      expect(notes(f).at(-1)).toMatch(/^falcon-mamba: \/dev\/full: cannot write the log-probability file \(.*ENOSPC\)/);
+    }
+    const ok = join(work, 'saved.topk');
+    const w = await cli(['perplexity', ...MODEL, '--file', text, '--save-logits', ok]);
+    expect(w.code, w.stderr).toBe(0);
+    expect(statSync(ok).size).toBeGreaterThan(0);
   });
 });

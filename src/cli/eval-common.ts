@@ -3,12 +3,21 @@
  * options, the model and input flags, the input file, the model and tokenizer, Ctrl-C), a counting progress bar on
  * stderr (when it is a terminal) with a running value, and the BOS rule of a tokenizer's config.
  */
-import { readFile } from 'node:fs/promises';
+import { readTextFile } from '../io/files.ts';
 import process from 'node:process';
 import { InputError } from '../errors.ts';
+
+/**
+ * Largest input file `perplexity` and `score` read: 256 MiB (about 60 M tokens of English, a shelf of books;
+ * the text is held whole while its ids stream through the model).
+ */
+export const MAX_EVAL_INPUT_BYTES = 256 << 20;
+
+/** Largest `--kld` file read: 1 GiB (16 log-probabilities of 8 bytes per position: ~8 M positions). */
+export const MAX_TOPK_FILE_BYTES = 1 << 30;
 import type { Model, WeightDType } from '../model.ts';
 import type { TokenizerFiles } from '../tokenizer/files.ts';
-import { backendFlag, dtypeFlag, mixerEpsFlag, EXIT_INTERRUPTED, modelFlag, MODEL_OPTIONS, note, numberFlag, openModel, parse, UsageError } from './common.ts';
+import { backendFlag, dtypeFlag, mixerEpsFlag, EXIT_INTERRUPTED, modelFlag, MODEL_OPTIONS, note, numberFlag, openModel, parse, threadsFlag, UsageError } from './common.ts';
 
 /** An AbortController that the first Ctrl-C aborts; `done()` removes the handler. */
 export function interruptSignal(): { signal: AbortSignal; done(): void } {
@@ -92,7 +101,8 @@ export async function runEvalCommand<O extends typeof MODEL_OPTIONS & Record<str
     argv: string[];
     options: O;
     help: string;
-    input: { flag: keyof O & string; usage: string };
+    /** The input file's flag, its usage line, and what the file is in messages ("text file", "tasks file"). */
+    input: { flag: keyof O & string; usage: string; what: string };
     checkFlags?: (v: ReturnType<typeof parse<O>>['values']) => void;
     prepare: (text: string, path: string, v: ReturnType<typeof parse<O>>['values']) => T | Promise<T>;
   },
@@ -113,15 +123,11 @@ export async function runEvalCommand<O extends typeof MODEL_OPTIONS & Record<str
   const flags = {
     backend: backendFlag(name, flag.backend as string | undefined),
     dtype: dtypeFlag(name, flag.dtype as string | undefined),
-    threads: numberFlag(name, 'threads', flag.threads as string | undefined, { integer: true, min: 1 }),
+    threads: threadsFlag(name, flag.threads as string | undefined),
     mixerRmsEps: mixerEpsFlag(name, flag['mixer-eps'] as string | undefined, dir),
   };
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new InputError(`${path}: cannot read: ${(e as Error).message}`);
-  }
+  // Only a regular file of at most MAX_EVAL_INPUT_BYTES: a FIFO or /dev/zero is refused before it is read.
+  const text = (await readTextFile(path, InputError, { maxBytes: MAX_EVAL_INPUT_BYTES, what: spec.input.what }))!;
   const input = await spec.prepare(text, path, v);
   const { model, files, loadMs } = await openModel(dir, flags);
   const interrupt = interruptSignal();

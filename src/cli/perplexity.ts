@@ -3,12 +3,12 @@
  * llama-perplexity's windows with --ctx), as JSON on stdout; --save-logits / --kld for the KL divergence of
  * another run (q8, q4, another backend) against a saved one. docs/eval.md explains the numbers.
  */
-import { readFile, writeFile } from 'node:fs/promises';
 import process from 'node:process';
 import { InputError } from '../errors.ts';
+import { readFileBytes } from '../io/files.ts';
 import { decodeTopK, encodeTopK, perplexity, type PerplexityResult } from '../eval/index.ts';
-import { MODEL_OPTIONS, MODEL_OPTIONS_HELP, note, numberFlag, UsageError, type Command } from './common.ts';
-import { countBar, encodeText, runEvalCommand } from './eval-common.ts';
+import { MODEL_OPTIONS, MODEL_OPTIONS_HELP, note, numberFlag, openOutput, UsageError, type Command } from './common.ts';
+import { countBar, encodeText, MAX_TOPK_FILE_BYTES, runEvalCommand } from './eval-common.ts';
 
 const NAME = 'perplexity';
 
@@ -72,17 +72,22 @@ export const perplexityCommand: Command = {
         argv,
         options: OPTIONS,
         help: HELP,
-        input: { flag: 'file', usage: '--file PATH is required' },
+        input: { flag: 'file', usage: '--file PATH is required', what: 'text file' },
         checkFlags: (v) => {
           ctx = numberFlag(NAME, 'ctx', v.ctx, { integer: true, min: 4 });
           limit = numberFlag(NAME, 'tokens', v.tokens, { integer: true, min: 2 });
           topK = numberFlag(NAME, 'top-k', v['top-k'], { integer: true, min: 1, max: 1024 });
           if (topK !== undefined && v['save-logits'] === undefined) throw new UsageError('--top-k needs --save-logits', NAME);
         },
-        // The saved log-probabilities are read (and validated) before the weights load.
-        prepare: async (text, _path, v) => ({ text, compare: v.kld !== undefined ? decodeTopK(await readBytes(v.kld), v.kld) : undefined }),
+        // The saved log-probabilities are read (and validated), and the file to save them to is opened, before
+        // the weights load: a bad path fails in one line before any work.
+        prepare: async (text, _path, v) => ({
+          text,
+          compare: v.kld !== undefined ? decodeTopK((await readFileBytes(v.kld, InputError, { maxBytes: MAX_TOPK_FILE_BYTES, what: 'log-probability file' }))!, v.kld) : undefined,
+          save: v['save-logits'] !== undefined ? await openOutput(v['save-logits'], 'log-probability file') : undefined,
+        }),
       },
-      async ({ v, dir, dtype, path, input: { text, compare }, model, files, loadMs, signal }) => {
+      async ({ v, dir, dtype, path, input: { text, compare, save }, model, files, loadMs, signal }) => {
         const bar = await countBar(ctx ? `ppl (ctx ${ctx})` : 'ppl');
         try {
           const enc = encodeText(files, text);
@@ -105,23 +110,16 @@ export const perplexityCommand: Command = {
           }
           bar.stop();
           const ms = performance.now() - t0;
-          if (r.topK) await writeFile(v['save-logits']!, encodeTopK(r.topK));
+          if (r.topK && save) await save.write(encodeTopK(r.topK));
           const out = report(r, { model: dir, backend: model.backend, dtype, file: path });
           process.stdout.write(JSON.stringify(out, null, 1) + '\n');
           note(`load ${(loadMs / 1000).toFixed(2)} s · ${r.count} predictions in ${(ms / 1000).toFixed(1)} s (${((r.count * 1000) / ms).toFixed(1)} tok/s)` + (r.topK ? ` · saved ${v['save-logits']}` : ''));
           return 0;
         } finally {
           bar.stop();
+          await save?.close(); // unwritten (the run failed): a file the command created is removed again
         }
       },
     );
   },
 };
-
-async function readBytes(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    throw new InputError(`${path}: cannot read: ${(e as Error).message}`);
-  }
-}

@@ -65,7 +65,7 @@ export const scoreCommand: Command = {
   help: HELP,
   run(argv) {
     return runEvalCommand(
-      { name: NAME, argv, options: OPTIONS, help: HELP, input: { flag: 'tasks', usage: '--tasks FILE.jsonl is required' }, prepare: parseTasks },
+      { name: NAME, argv, options: OPTIONS, help: HELP, input: { flag: 'tasks', usage: '--tasks FILE.jsonl is required', what: 'tasks file' }, prepare: parseTasks },
       async ({ v, dir, dtype, input: tasks, model, files, loadMs, signal }) => {
         const prefixTokenId = files.bosTokenId ?? files.eosTokenId;
         const run = async (strategy: 'fork' | 'full'): Promise<{ r: ScoreResult; ms: number }> => {

@@ -7,7 +7,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import process from 'node:process';
 import { createServer } from '../server/app.ts';
-import { backendFlag, dtypeFlag, mixerEpsFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rssMB, type Command } from './common.ts';
+import { backendFlag, dtypeFlag, mixerEpsFlag, MODEL_OPTIONS, MODEL_OPTIONS_HELP, modelFlag, note, numberFlag, openModel, parse, rssMB, threadsFlag, type Command } from './common.ts';
 
 const OPTIONS = {
   ...MODEL_OPTIONS,
@@ -63,7 +63,7 @@ ${MODEL_OPTIONS_HELP}`,
     const flags = {
       backend: backendFlag('serve', v.backend),
       dtype: dtypeFlag('serve', v.dtype),
-      threads: numberFlag('serve', 'threads', v.threads, { integer: true, min: 1 }),
+      threads: threadsFlag('serve', v.threads),
       mixerRmsEps: mixerEpsFlag('serve', v['mixer-eps'], dir),
     };
     const int = (name: string, value: string | undefined, min = 0) => numberFlag('serve', name, value, { integer: true, min });
