@@ -1,5 +1,6 @@
 /**
- * CPU accounting shared by the bench processes, to tell how much other work ran while something was timed.
+ * CPU accounting shared by the bench processes, to tell how much other work ran while something was timed, and
+ * the best-of-N timer of the kernel benches.
  */
 import { readFileSync } from 'node:fs';
 
@@ -17,4 +18,16 @@ export function machineBusy(): number | null {
 export function ownBusy(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+}
+
+/** Best of `reps` timed calls of `fn` in ms, after one untimed warm-up call (tier-up, page faults). */
+export function bestMs(reps: number, fn: () => void): number {
+  fn();
+  let b = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    b = Math.min(b, performance.now() - t0);
+  }
+  return b;
 }

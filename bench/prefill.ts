@@ -15,6 +15,7 @@ import v8 from 'node:v8';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { WasmHarness } from '../spec/helpers/wasm-harness.ts';
+import { bestMs } from './cpu.ts';
 
 const { values } = parseArgs({
   options: {
@@ -56,16 +57,7 @@ function fill(h: WasmHarness, p: number, bytes: number, seed: number): void {
   }
 }
 
-function best(fn: () => void): number {
-  fn();
-  let b = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    fn();
-    b = Math.min(b, performance.now() - t0);
-  }
-  return b;
-}
+const best = (fn: () => void): number => bestMs(reps, fn);
 
 console.log(`# one thread, L = ${L}, best of ${reps}; GMAC/s = L·rows·cols / time; node ${process.version}`);
 console.log(`| matrix | dtype | ${files.map((f) => `${f} GMAC/s`).join(' | ')} |${files.length > 1 ? ' ratio |' : ''}`);
