@@ -8,12 +8,20 @@
  *   npx tsx bench/step-profile.ts --dir /work/models/synthetic-7b [--dtype bf16] [--threads 1] [--steps 6] [--warm 2]
  *
  * The timers cost ~0.1 µs a call (a few hundred calls a token): below the noise of any op they time.
+ *
+ * `--prefill L` times prefills of L tokens instead (`--steps` of them after `--warm`): per op the calls and ms per
+ * prefill and, for matrices, GMAC/s (L·rows·cols per call); each pooled job also splits its wall time into the
+ * calling thread's own chunks ("own") and the rest ("fork/wait": posting the job, then waiting for the workers'
+ * last chunks), with the share of chunks the caller ran; "pacer turns" are the event loop's turns between
+ * layers. Run it at 1 and at 2 threads: an op whose time does not halve is where 2-thread prefill time goes.
+ *
+ *   npx tsx bench/step-profile.ts --dir /work/models/synthetic-small --dtype q8 --threads 2 --prefill 256
  */
 import { parseArgs } from 'node:util';
 import { loadModel, type WeightDType } from '../src/index.ts';
 import type { WasmModel, WasmPart } from '../src/wasm/model.ts';
 import { jobId, type ThreadPool } from '../src/wasm/threads.ts';
-import { runRows } from '../src/wasm/jobs.js';
+import { MAX_CHUNKS, runRows } from '../src/wasm/jobs.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -23,6 +31,7 @@ const { values: opt } = parseArgs({
     steps: { type: 'string', default: '6' },
     warm: { type: 'string', default: '2' },
     kernels: { type: 'boolean', default: false },
+    prefill: { type: 'string' },
   },
 });
 if (!opt.dir) throw new Error('--dir is required');
@@ -34,35 +43,59 @@ interface Acc {
   ms: number;
   calls: number;
   bytes: number;
+  macs: number;
+  /** Pooled jobs: ms of the calling thread's own chunks, its chunks, all chunks, calls whose wait went async. */
+  own: number;
+  ownChunks: number;
+  chunks: number;
+  async: number;
 }
 const acc = new Map<string, Acc>();
 let on = false;
-const add = (key: string, ms: number, bytes: number) => {
+const entry = (key: string): Acc => {
+  let a = acc.get(key);
+  if (!a) acc.set(key, (a = { ms: 0, calls: 0, bytes: 0, macs: 0, own: 0, ownChunks: 0, chunks: 0, async: 0 }));
+  return a;
+};
+const add = (key: string, ms: number, bytes: number, macs = 0) => {
   if (!on) return;
-  const a = acc.get(key) ?? { ms: 0, calls: 0, bytes: 0 };
+  const a = entry(key);
   a.ms += ms;
   a.calls++;
   a.bytes += bytes;
-  acc.set(key, a);
+  a.macs += macs;
 };
 
 /** The key and weight bytes of a job from its name and arguments (the matrix shape names the layer). */
-function jobKey(name: string, args: readonly number[], rows: number): { key: string; bytes: number } {
+function jobKey(name: string, args: readonly number[], rows: number): { key: string; bytes: number; macs: number } {
   if (name in BYTES) {
     const quant = name === 'linearQ8Rows' || name === 'linearQ4Rows';
     const inF = quant ? args[7] : args[5];
-    return { key: `${name} ${rows}×${inF}`, bytes: rows * inF * BYTES[name] };
+    const L = quant ? args[6] : args[4];
+    return { key: `${name} ${rows}×${inF}`, bytes: rows * inF * BYTES[name], macs: L * rows * inF };
   }
-  return { key: name, bytes: 0 };
+  return { key: name, bytes: 0, macs: 0 };
 }
 
 const t0 = performance.now();
 const m = (await loadModel(opt.dir, { backend: 'wasm', dtype: opt.dtype as WeightDType, threads: Number(opt.threads) })) as WasmModel;
 process.stderr.write(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${m.parts.length} part(s), ${m.threads} thread(s), ${m.simd} build\n`);
 
+const PREFILL = opt.prefill ? Number(opt.prefill) : 0;
+if (opt.prefill && !(Number.isInteger(PREFILL) && PREFILL >= 1)) throw new Error(`--prefill: '${opt.prefill}' is not a token count`);
+const prompt = Array.from({ length: PREFILL }, (_, i) => (i * 131 + 7) % m.config.vocabSize);
 const state = m.createState();
 await m.prefill(state, [1, 2, 3, 4]);
-for (let i = 0; i < Number(opt.warm); i++) await m.step(state, 5 + i);
+/** One unit of work: a decode step, or with --prefill a prefill of L tokens from a zeroed state (kept in its slot). */
+const unit = async (i: number): Promise<void> => {
+  if (PREFILL) {
+    state.conv.fill(0);
+    state.ssm.fill(0);
+    state.position = 0;
+    await m.prefill(state, prompt);
+  } else await m.step(state, (i * 31) % m.config.vocabSize);
+};
+for (let i = 0; i < Number(opt.warm); i++) await unit(i + 5);
 const steps = Number(opt.steps);
 function kernelRates(): void {
   // The in_proj of every layer of the largest part, streamed three ways in a row, each over all of them (GB of
@@ -119,9 +152,11 @@ if (opt.kernels) kernelRates();
 
 // The same steps without the timers first: the step's own time.
 const u0 = performance.now();
-for (let i = 0; i < steps; i++) await m.step(state, (i * 31) % m.config.vocabSize);
+for (let i = 0; i < steps; i++) await unit(i);
 const plain = (performance.now() - u0) / steps;
 
+/** The pooled job in flight on the calling thread (its chunks count as its "own" time), or null. */
+let inPool: Acc | null = null;
 for (const part of m.parts as WasmPart[]) {
   const k = part.k as unknown as Record<string, unknown>;
   const wrapped: Record<string, unknown> = {};
@@ -145,44 +180,80 @@ for (const part of m.parts as WasmPart[]) {
     (job as { f: unknown }).f = (...a: number[]) => {
       const s = performance.now();
       f(...a);
-      const { key, bytes } = jobKey(job.name, a, a[argc + 1] - a[argc]);
-      if (!pool) add(key, performance.now() - s, bytes);
+      const ms = performance.now() - s;
+      if (inPool) {
+        if (on) {
+          inPool.own += ms;
+          inPool.ownChunks++;
+        }
+      } else {
+        // A job run on the calling thread alone (no pool, or a matrix below the pool's threshold).
+        const { key, bytes, macs } = jobKey(job.name, a, a[argc + 1] - a[argc]);
+        add(key, ms, bytes, macs);
+      }
     };
   }
 }
 const pool = (m as unknown as { pool: ThreadPool | null }).pool;
 if (pool) {
   const rows = pool.rows.bind(pool);
-  pool.rows = (job, args, outF, memory, align) => {
+  pool.rows = (job, args, outF, memory, align = 2) => {
     const s = performance.now();
-    const { key, bytes } = jobKey(job, args, outF);
-    const r = rows(job, args, outF, memory, align);
+    const { key, bytes, macs } = jobKey(job, args, outF);
+    const a = entry(key);
+    inPool = a;
+    let r: Promise<void> | undefined;
+    try {
+      r = rows(job, args, outF, memory, align);
+    } finally {
+      inPool = null;
+    }
+    // The pool's chunk count (src/wasm/threads.ts: about 4 chunks per thread).
+    if (on) a.chunks += Math.max(1, Math.min(4 * pool.threads, MAX_CHUNKS, Math.floor(outF / align)));
     if (!r) {
-      add(key, performance.now() - s, bytes);
+      add(key, performance.now() - s, bytes, macs);
       return r;
     }
-    return r.then(() => add(key, performance.now() - s, bytes));
+    if (on) a.async++;
+    return r.then(() => add(key, performance.now() - s, bytes, macs));
   };
 }
+// The event loop's turns between layers (src/model.ts Pacer).
+const pacer = (m as unknown as { pacer: { turn(): Promise<void> } }).pacer;
+const turn = pacer.turn.bind(pacer);
+pacer.turn = async () => {
+  const s = performance.now();
+  await turn();
+  add('pacer turns', performance.now() - s, 0);
+};
 
 on = true;
 const w0 = performance.now();
-for (let i = 0; i < steps; i++) await m.step(state, (i * 31) % m.config.vocabSize);
+for (let i = 0; i < steps; i++) await unit(i);
 const wall = (performance.now() - w0) / steps;
 on = false;
 
 if (opt.kernels) kernelRates();
-const rowsOut = [...acc.entries()].sort((a, b) => b[1].ms - a[1].ms);
+const rowsOut = [...acc.entries()].filter(([, a]) => a.calls > 0).sort((a, b) => b[1].ms - a[1].ms);
 let inKernels = 0;
-const lines = [`per token over ${steps} steps: ${plain.toFixed(1)} ms without the timers, ${wall.toFixed(1)} ms (${(1000 / wall).toFixed(3)} tok/s), ${m.bytesPerToken / 1e9} GB of weights`];
-lines.push('op'.padEnd(34) + 'calls/tok'.padStart(10) + 'ms/tok'.padStart(10) + 'share'.padStart(8) + 'GB/s'.padStart(8));
+const what = PREFILL ? `prefill(${PREFILL})` : 'token';
+const lines = [
+  PREFILL
+    ? `per prefill of ${PREFILL} tokens over ${steps} prefills, ${m.threads} thread(s), ${opt.dtype}: ${plain.toFixed(1)} ms without the timers (${((1000 * PREFILL) / plain).toFixed(1)} tok/s), ${wall.toFixed(1)} ms with them`
+    : `per token over ${steps} steps: ${plain.toFixed(1)} ms without the timers, ${wall.toFixed(1)} ms (${(1000 / wall).toFixed(3)} tok/s), ${m.bytesPerToken / 1e9} GB of weights`,
+];
+const rate = (a: Acc) => (PREFILL ? (a.macs ? (a.macs / a.ms / 1e6).toFixed(1) : '') : a.bytes ? (a.bytes / a.ms / 1e6).toFixed(1) : '');
+lines.push('op'.padEnd(34) + `calls/${PREFILL ? 'call' : 'tok'}`.padStart(10) + `ms/${PREFILL ? 'call' : 'tok'}`.padStart(10) + 'share'.padStart(8) + (PREFILL ? 'GMAC/s' : 'GB/s').padStart(8) + (pool ? 'own ms'.padStart(9) + 'fork/wait'.padStart(10) + 'own chunks'.padStart(11) + 'async'.padStart(7) : ''));
 for (const [key, a] of rowsOut) {
-  inKernels += a.ms;
+  if (key !== 'pacer turns') inKernels += a.ms;
   const ms = a.ms / steps;
-  lines.push(key.padEnd(34) + (a.calls / steps).toFixed(0).padStart(10) + ms.toFixed(2).padStart(10) + `${((100 * ms) / wall).toFixed(1)}%`.padStart(8) + (a.bytes ? (a.bytes / a.ms / 1e6).toFixed(1) : '').padStart(8));
+  let line = key.padEnd(34) + (a.calls / steps).toFixed(0).padStart(10) + ms.toFixed(2).padStart(10) + `${((100 * ms) / wall).toFixed(1)}%`.padStart(8) + rate(a).padStart(8);
+  if (pool && a.chunks) line += (a.own / steps).toFixed(2).padStart(9) + ((a.ms - a.own) / steps).toFixed(2).padStart(10) + `${((100 * a.ownChunks) / a.chunks).toFixed(0)}%`.padStart(11) + (a.async / steps).toFixed(0).padStart(7);
+  lines.push(line);
 }
-const outside = wall - inKernels / steps;
-lines.push('outside the kernels'.padEnd(34) + ''.padStart(10) + outside.toFixed(2).padStart(10) + `${((100 * outside) / wall).toFixed(1)}%`.padStart(8));
+const turns = acc.get('pacer turns')?.ms ?? 0;
+const outside = wall - (inKernels + turns) / steps;
+lines.push(`outside the kernels and turns (per ${what})`.padEnd(34) + ''.padStart(10) + outside.toFixed(2).padStart(10) + `${((100 * outside) / wall).toFixed(1)}%`.padStart(8));
 process.stdout.write(lines.join('\n') + '\n');
 await m.dispose();
 process.exit(0);
