@@ -86,6 +86,11 @@ export function selectiveScan(y: usize, x: usize, delta: usize, A: usize, B: usi
  */
 export function selectiveScanRows(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, state: usize, L: i32, E: i32, N: i32, bcStride: i32, c0: i32, c1: i32): void {
   const rs = <usize>E * 4, bs = <usize>bcStride * 4;
+  if (N == 16 && L > 1) {
+    // Prefill of Mamba's d_state: channel groups with their state in registers (`scanGroup16`), the < 4 tail below.
+    for (; c0 + 4 <= c1; c0 += 4) scanGroup16(y, x, delta, A, B, C, D, z, state, L, rs, bs, c0);
+    if (c0 == c1) return;
+  }
   for (let t = 0; t < L; t++) {
     const o = <usize>t * rs;
     scanChannels(y + o, x + o, delta + o, A, B + <usize>t * bs, C + <usize>t * bs, D, z + o, state, N, c0, c1);
@@ -103,5 +108,66 @@ export function selectiveScanBatchRows(y: usize, x: usize, delta: usize, A: usiz
   for (let s = 0; s < S; s++) {
     const o = <usize>s * rs;
     scanChannels(y + o, x + o, delta + o, A, B + <usize>s * bs, C + <usize>s * bs, D, z + o, <usize>load<u32>(states + (<usize>s << 2)), N, c0, c1);
+  }
+}
+
+/** One 4-lane slice of a channel's state update: exp(Δ·A[n])·h[n] + (Δ·B[n])·x, as in {@link channel}. */
+// @ts-ignore: decorator
+@inline function upd(a: v128, vdt: v128, s: v128, b: v128, vx: v128): v128 {
+  return f32x4.add(f32x4.mul(expv(f32x4.mul(a, vdt)), s), f32x4.mul(f32x4.mul(vdt, b), vx));
+}
+
+/**
+ * Prefill with N = 16: channels [c, c+4) over all L tokens, each channel's state in registers from the first token
+ * to the last instead of loaded and stored per token. Pass 1 writes Δ = softplus(delta) of the 4 channels into
+ * their columns of y for every token; pass 2 runs two channels at a time through the L tokens (their 2 × 4 state
+ * vectors in locals, A reloaded from L1), replacing Δ in y by Σ_n h[n]·C[n]; pass 3 applies the D skip and the
+ * silu(z) gate 4 channels at a time. Every lane does the operations of {@link scanChannels} / {@link channel} in
+ * the same order, so the bits are those of L single-token steps (the decode path).
+ * Measured one thread, L = 64, E/2 = 1024 channels (the small shape's half per thread): 1.5× the token-outer loop.
+ */
+// @ts-ignore: decorator
+@inline function scanGroup16(y: usize, x: usize, delta: usize, A: usize, B: usize, C: usize, D: usize, z: usize, state: usize, L: i32, rs: usize, bs: usize, c: i32): void {
+  const co = <usize>c << 2;
+  for (let t = 0; t < L; t++) {
+    const o = <usize>t * rs + co;
+    v128.store(y + o, softplusv(v128.load(delta + o)));
+  }
+  for (let j = 0; j < 4; j += 2) {
+    const cj = co + (<usize>j << 2);
+    const Ac = A + <usize>(c + j) * 64, sc = state + <usize>(c + j) * 64;
+    let s0 = v128.load(sc), s1 = v128.load(sc, 16), s2 = v128.load(sc, 32), s3 = v128.load(sc, 48);
+    let r0 = v128.load(sc, 64), r1 = v128.load(sc, 80), r2 = v128.load(sc, 96), r3 = v128.load(sc, 112);
+    let yp = y + cj, xp = x + cj, bp = B, cp = C;
+    for (let t = 0; t < L; t++) {
+      const vdt = f32x4.splat(load<f32>(yp)), vx = f32x4.splat(load<f32>(xp));
+      const wdt = f32x4.splat(load<f32>(yp, 4)), wx = f32x4.splat(load<f32>(xp, 4));
+      s0 = upd(v128.load(Ac), vdt, s0, v128.load(bp), vx);
+      r0 = upd(v128.load(Ac, 64), wdt, r0, v128.load(bp), wx);
+      let acc = f32x4.add(f32x4.splat(0), f32x4.mul(s0, v128.load(cp)));
+      let acd = f32x4.add(f32x4.splat(0), f32x4.mul(r0, v128.load(cp)));
+      s1 = upd(v128.load(Ac, 16), vdt, s1, v128.load(bp, 16), vx);
+      r1 = upd(v128.load(Ac, 80), wdt, r1, v128.load(bp, 16), wx);
+      acc = f32x4.add(acc, f32x4.mul(s1, v128.load(cp, 16)));
+      acd = f32x4.add(acd, f32x4.mul(r1, v128.load(cp, 16)));
+      s2 = upd(v128.load(Ac, 32), vdt, s2, v128.load(bp, 32), vx);
+      r2 = upd(v128.load(Ac, 96), wdt, r2, v128.load(bp, 32), wx);
+      acc = f32x4.add(acc, f32x4.mul(s2, v128.load(cp, 32)));
+      acd = f32x4.add(acd, f32x4.mul(r2, v128.load(cp, 32)));
+      s3 = upd(v128.load(Ac, 48), vdt, s3, v128.load(bp, 48), vx);
+      r3 = upd(v128.load(Ac, 112), wdt, r3, v128.load(bp, 48), wx);
+      acc = f32x4.add(acc, f32x4.mul(s3, v128.load(cp, 48)));
+      acd = f32x4.add(acd, f32x4.mul(r3, v128.load(cp, 48)));
+      store<f32>(yp, hsum(acc));
+      store<f32>(yp, hsum(acd), 4);
+      yp += rs; xp += rs; bp += bs; cp += bs;
+    }
+    v128.store(sc, s0); v128.store(sc, s1, 16); v128.store(sc, s2, 32); v128.store(sc, s3, 48);
+    v128.store(sc, r0, 64); v128.store(sc, r1, 80); v128.store(sc, r2, 96); v128.store(sc, r3, 112);
+  }
+  for (let t = 0; t < L; t++) {
+    const o = <usize>t * rs + co;
+    const withSkip = f32x4.add(v128.load(y + o), f32x4.mul(v128.load(x + o), v128.load(D + co)));
+    v128.store(y + o, f32x4.mul(withSkip, siluv(v128.load(z + o))));
   }
 }

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { loadModel, type WeightDType } from '../src/index.ts';
 import type { WasmModel, WasmPart } from '../src/wasm/model.ts';
 import { jobId, type ThreadPool } from '../src/wasm/threads.ts';
-import { MAX_CHUNKS, runRows } from '../src/wasm/jobs.js';
+import { NCHUNK, runRows } from '../src/wasm/jobs.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -208,8 +208,8 @@ if (pool) {
     } finally {
       inPool = null;
     }
-    // The pool's chunk count (src/wasm/threads.ts: about 4 chunks per thread).
-    if (on) a.chunks += Math.max(1, Math.min(4 * pool.threads, MAX_CHUNKS, Math.floor(outF / align)));
+    // The job's chunk count, as the pool posted it in its control block.
+    if (on) a.chunks += (pool as unknown as { ctl: Int32Array }).ctl[NCHUNK];
     if (!r) {
       add(key, performance.now() - s, bytes, macs);
       return r;

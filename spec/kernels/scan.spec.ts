@@ -81,3 +81,32 @@ describe('selectiveScanRows: the scan over channel ranges, as a thread pool spli
     );
   });
 });
+
+describe('selectiveScanRows over L tokens = L single-token calls (the prefill path against the decode path)', () => {
+  it('the bits of y and the state agree, for N = 16 (state held in registers over the tokens) and other N', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(4, 8, 9, 17, 34), fc.constantFrom(16, 16, 4, 17), fc.integer({ min: 2, max: 9 }), fc.integer({ min: 0, max: 5 }), fc.integer(), (E, N, L, pad, seed) => {
+        b.reset();
+        const S = N + pad;
+        const A = b.f32(rand(E * N, seed, 1.5, 0.5).map((v) => -Math.exp(v)));
+        const D = b.f32(rand(E, seed + 1, 0.5, 1));
+        const x = b.f32(rand(L * E, seed + 2, 2)), delta = b.f32(rand(L * E, seed + 3, 35, 5)), z = b.f32(rand(L * E, seed + 4, 3));
+        const B = b.f32(rand(L * S, seed + 5, 1.5)), C = b.f32(rand(L * S, seed + 6, 1.5));
+        const state0 = rand(E * N, seed + 7, 1);
+        const sAll = b.f32(state0), sSteps = b.f32(state0);
+        const yAll = b.f32(new Float32Array(L * E)), ySteps = b.f32(new Float32Array(L * E));
+        b.k.selectiveScanRows(yAll, x, delta, A, B, C, D, z, sAll, L, E, N, S, 0, E);
+        for (let t = 0; t < L; t++) {
+          const o = t * E * 4, ob = t * S * 4;
+          b.k.selectiveScanRows(ySteps + o, x + o, delta + o, A, B + ob, C + ob, D, z + o, sSteps, 1, E, N, S, 0, E);
+        }
+        const ya = b.read(yAll, L * E), ys = b.read(ySteps, L * E), sa = b.read(sAll, E * N), ss = b.read(sSteps, E * N);
+        const diff = (p: Float32Array, q: Float32Array) => p.findIndex((v, i) => !Object.is(v, q[i]));
+        const iy = diff(ya, ys), is = diff(sa, ss);
+        if (iy >= 0 || is >= 0) throw new Error(`E=${E} N=${N} L=${L}: y[${iy}] ${ya[iy]} vs ${ys[iy]}, state[${is}] ${sa[is]} vs ${ss[is]}`);
+      }),
+      { seed: 13, numRuns: 80 },
+    );
+  });
+});
+
