@@ -164,9 +164,73 @@ export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: 
   return <usize>(r & ~1) * <usize>nb * bs + <usize>(r & 1) * bs;
 }
 
+/** `v128.load8x8_s` at p + 8·k, k a compile-time constant 0..7 (an immediate offset: no address arithmetic). */
+// @ts-ignore: decorator
+@inline function ld8x8s(p: usize, k: i32): v128 {
+  if (k == 0) return v128.load8x8_s(p, 0);
+  if (k == 1) return v128.load8x8_s(p, 8);
+  if (k == 2) return v128.load8x8_s(p, 16);
+  if (k == 3) return v128.load8x8_s(p, 24);
+  if (k == 4) return v128.load8x8_s(p, 32);
+  if (k == 5) return v128.load8x8_s(p, 40);
+  if (k == 6) return v128.load8x8_s(p, 48);
+  return v128.load8x8_s(p, 56);
+}
+
+/** `v128.load` at p + 16·k, k a compile-time constant 0..3. */
+// @ts-ignore: decorator
+@inline function ld128(p: usize, k: i32): v128 {
+  if (k == 0) return v128.load(p, 0);
+  if (k == 1) return v128.load(p, 16);
+  if (k == 2) return v128.load(p, 32);
+  return v128.load(p, 48);
+}
+
+/** Weight operand j of row h (0, 1) of the pair block at w: `wOp` with immediate offsets. */
+// @ts-ignore: decorator
+@inline function wOpPair<Q>(w: usize, raw: v128, h: i32, j: i32): v128 {
+  if (isSigned<Q>()) return ld8x8s(w, 4 * h + j);
+  return wOp<Q>(w, raw, j);
+}
+
+/** The raw bytes of row h of the pair block at w (q4: 16 bytes; q8: nothing). */
+// @ts-ignore: decorator
+@inline function wRawPair<Q>(w: usize, h: i32): v128 {
+  if (isSigned<Q>()) return i32x4.splat(0);
+  return ld128(w, h);
+}
+
+/** Activation operand j of the block at x: `xOp` with immediate offsets. */
+// @ts-ignore: decorator
+@inline function xOpImm<Q>(x: usize, j: i32): v128 {
+  if (relaxedQ4<Q>()) {
+    if (j < 2) return ld128(x, j);
+    const e = i8x16.splat(8);
+    return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), e), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), e));
+  }
+  return ld8x8s(x, j);
+}
+
+/** The integer dot of row h of the pair block at w with the activation operands. */
+// @ts-ignore: decorator
+@inline function pairDot<Q>(w: usize, h: i32, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const raw = wRawPair<Q>(w, h);
+  return dotOps<Q>(wOpPair<Q>(w, raw, h, 0), wOpPair<Q>(w, raw, h, 1), wOpPair<Q>(w, raw, h, 2), wOpPair<Q>(w, raw, h, 3), x0, x1, x2, x3);
+}
+
 /**
  * One token: out[r] = Σ_b wd[r,b]·xd[b]·(wq[r,b] · xq[b]) + bias[r] for r in [r0, r1). Two rows (one interleaved
  * pair) per pass, sharing the activation operands; a row alone (odd r0 or r1) goes through the one-row loop.
+ *
+ * Written for V8's code generator (counted with `node --print-wasm-code`, Node 20): the pointers advance by
+ * addition and every load takes an immediate offset (V8 had recomputed the pair base and each `base + 8j` with
+ * scalar instructions: ~95 x64 instructions per q8 pair block, 60 of them scalar); after each row's step, lane 0
+ * of its accumulator is stored to its output cell (overwritten by the final value) — a store is an effect, so
+ * TurboFan finishes one row's step before the next row's loads instead of placing all of a block's loads first and
+ * spilling an accumulator to the stack every block; two blocks per iteration halve the loop's own instructions
+ * (counter updates, V8's stack check). Per output the steps are those of `tileStep` (acc += f32(block dot)·(d_x·d_w)
+ * per block in order, `hsum`, then the bias), so a row is the same bits here as in the prefill tile and under any
+ * row split. Measured in bench/quant-decode.ts (docs/kernels.md).
  */
 function matvecQ<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, r0: i32, r1: i32): void {
   const bs = BS<Q>();
@@ -176,27 +240,42 @@ function matvecQ<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias
     r++;
   }
   for (; r + 2 <= r1; r += 2) {
-    const w = wq + <usize>r * <usize>nb * bs; // r even: the pair's first byte
-    const s = wd + <usize>r * <usize>nb * 4;
+    let w = wq + <usize>r * <usize>nb * bs; // r even: the pair's first byte
+    let sp = wd + <usize>r * <usize>nb * 4;
+    const wEnd = w + <usize>nb * 2 * bs;
+    const wEnd2 = wEnd - 2 * bs; // two blocks per iteration while two are left
+    let xp = xq, dp = xd;
     let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
-    for (let b = 0; b < nb; b++) {
-      const xp = xq + (<usize>b << 5);
-      const x0 = xOp<Q>(xp, 0), x1 = xOp<Q>(xp, 1), x2 = xOp<Q>(xp, 2), x3 = xOp<Q>(xp, 3);
-      const sx = v128.load32_splat(xd + (<usize>b << 2));
-      const wb = w + <usize>b * 2 * bs;
-      const i0 = blockDot<Q>(wb, x0, x1, x2, x3);
-      const i1 = blockDot<Q>(wb + bs, x0, x1, x2, x3);
-      const sp = s + (<usize>b << 3);
-      acc0 = madd(f32x4.convert_i32x4_s(i0), f32x4.mul(sx, v128.load32_splat(sp)), acc0);
-      acc1 = madd(f32x4.convert_i32x4_s(i1), f32x4.mul(sx, v128.load32_splat(sp + 4)), acc1);
+    const op = out + (<usize>r << 2);
+    for (; w < wEnd2; w += 4 * bs, xp += 64, dp += 8, sp += 16) {
+      let x0 = xOpImm<Q>(xp, 0), x1 = xOpImm<Q>(xp, 1), x2 = xOpImm<Q>(xp, 2), x3 = xOpImm<Q>(xp, 3);
+      let sx = v128.load32_splat(dp);
+      acc0 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w, 0, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp)), acc0);
+      v128.store32_lane(op, acc0, 0);
+      acc1 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w, 1, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp, 4)), acc1);
+      v128.store32_lane(op, acc1, 0, 4);
+      const xq1 = xp + 32, w1 = w + 2 * bs;
+      x0 = xOpImm<Q>(xq1, 0); x1 = xOpImm<Q>(xq1, 1); x2 = xOpImm<Q>(xq1, 2); x3 = xOpImm<Q>(xq1, 3);
+      sx = v128.load32_splat(dp, 4);
+      acc0 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w1, 0, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp, 8)), acc0);
+      v128.store32_lane(op, acc0, 0);
+      acc1 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w1, 1, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp, 12)), acc1);
+      v128.store32_lane(op, acc1, 0, 4);
+    }
+    if (w < wEnd) {
+      // The last block of an odd count.
+      const x0 = xOpImm<Q>(xp, 0), x1 = xOpImm<Q>(xp, 1), x2 = xOpImm<Q>(xp, 2), x3 = xOpImm<Q>(xp, 3);
+      const sx = v128.load32_splat(dp);
+      acc0 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w, 0, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp)), acc0);
+      acc1 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w, 1, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp, 4)), acc1);
     }
     let y0 = hsum(acc0), y1 = hsum(acc1);
     if (bias) {
       y0 += load<f32>(bias + (<usize>r << 2));
       y1 += load<f32>(bias + (<usize>r << 2), 4);
     }
-    store<f32>(out + (<usize>r << 2), y0);
-    store<f32>(out + (<usize>r << 2), y1, 4);
+    store<f32>(op, y0);
+    store<f32>(op, y1, 4);
   }
   if (r < r1) matvecQRow<Q>(out, xq, xd, wq, wd, bias, nb, r);
 }
@@ -314,7 +393,7 @@ export function linearQ4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize,
 /**
  * The exact integer block dots behind {@link linearQ8Rows} / {@link linearQ4Rows}, for the specs: out (rows, nb)
  * i32 = Σ_j q_w[r, b, j] · q_x[t, b, j] of token t's activation against rows [0, rows), by the same inlined
- * operand and dot steps as the decode kernels (`kind` 8 = q8, 4 = q4). Twin of `blockDotsQ` (bit-exact).
+ * operand and dot steps as the decode matvec (`xOpImm`, `pairDot`) (`kind` 8 = q8, 4 = q4). Twin of `blockDotsQ` (bit-exact).
  */
 export function blockDotsQ(kind: i32, out: usize, xq: usize, wq: usize, nb: i32, rows: i32): void {
   if (kind == 8) blockDotsGen<i8>(out, xq, wq, nb, rows);
@@ -324,10 +403,12 @@ export function blockDotsQ(kind: i32, out: usize, xq: usize, wq: usize, nb: i32,
 function blockDotsGen<Q>(out: usize, xq: usize, wq: usize, nb: i32, rows: i32): void {
   const bs = BS<Q>();
   for (let r = 0; r < rows; r++) {
-    const w = wq + rowBase(nb, r, bs);
+    const w = wq + <usize>(r & ~1) * <usize>nb * bs; // the pair's first byte; row r is row r & 1 of each pair block
     for (let b = 0; b < nb; b++) {
       const xp = xq + (<usize>b << 5);
-      const i = blockDot<Q>(w + <usize>b * 2 * bs, xOp<Q>(xp, 0), xOp<Q>(xp, 1), xOp<Q>(xp, 2), xOp<Q>(xp, 3));
+      const wb = w + <usize>b * 2 * bs;
+      const x0 = xOpImm<Q>(xp, 0), x1 = xOpImm<Q>(xp, 1), x2 = xOpImm<Q>(xp, 2), x3 = xOpImm<Q>(xp, 3);
+      const i = r & 1 ? pairDot<Q>(wb, 1, x0, x1, x2, x3) : pairDot<Q>(wb, 0, x0, x1, x2, x3);
       const sum = (i32x4.extract_lane(i, 0) + i32x4.extract_lane(i, 1)) + (i32x4.extract_lane(i, 2) + i32x4.extract_lane(i, 3));
       store<i32>(out + ((<usize>r * <usize>nb + <usize>b) << 2), sum);
     }

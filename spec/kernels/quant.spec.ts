@@ -5,6 +5,7 @@
  *       the same q8 bound for the activation quantizer;
  *   (b) kernel = reference integer-dot twin: the activation quants bit-exact, the outputs within
  *       1e-5 · max_o Σ|deq(w)·deq(x)| (f32 summation order vs f64; the block dots are exact integers);
+ *   (b') the decode matvec (L = 1, any row split) = the prefill tile's rows (L = 4), bit for bit;
  *   (c) twin = f32 `linear` on dequantized weights, within 1e-9 · magnitude + 2^-23 · |out| (both sum in f64, then round to f32); the integer twin =
  *       `linear` on dequantized weights and activations within 2^-22 · magnitude (it rounds d_w·d_x to f32 once
  *       per block, where the dequantized operands round d_w·q_w and d_x·q_x: a few ulps of each term).
@@ -33,7 +34,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from '../helpers/goldens.ts';
 
-const COLS = [1, 3, 5, 17, 31, 32, 33, 64, 100, 1024];
+const COLS = [1, 3, 5, 17, 31, 32, 33, 64, 95, 100, 1024]; // nb 1, 2, 3, 4, 32: the decode loop's odd and even block counts
 const shapeArb = fc.record({
   rows: fc.integer({ min: 1, max: 67 }),
   cols: fc.constantFrom(...COLS),
@@ -207,6 +208,49 @@ function kernelMatchesTwin(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
 }
 
 /**
+ * The decode matvec (L = 1: row pairs, two blocks per iteration, a row alone for an odd bound) gives each output
+ * the same bits as the 4-token prefill tile (L = 4, one row at a time) and as any split of its rows into two
+ * `…Rows` calls: per output both add f32(block dot)·(d_x·d_w) block by block in order, then `hsum`, then the bias
+ * (the rule docs/kernels.md states; the engine's step = prefill rows and 2 threads = 1 thread rely on it). Bit
+ * equality, so a reordered or skipped block fails here even where it stays inside the twin's tolerance.
+ */
+function decodeSameBits(h: () => WasmHarness, kind: 'q8' | 'q4'): void {
+  const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)));
+  fc.assert(
+    fc.property(shapeArb, fc.boolean(), fc.integer({ min: 0, max: 1 << 30 }), ({ rows, cols, seed, scale }, withBias, cut) => {
+      const w = h();
+      w.reset();
+      const r = rng(seed ^ 0x1b873593);
+      const L = 4;
+      const Q: QuantMatrix = quantize(kind, weights(rows * cols, scale, seed), rows, cols);
+      const nb = Q.blocksPerRow;
+      const xqp = w.alloc(L * nb * 32);
+      const xdp = w.alloc(L * nb * 4);
+      w.q.quantizeActivationQ8(xqp, xdp, w.put(weights(L * cols, 1, seed + 3)), L, cols);
+      const wqp = w.put(Q.quants);
+      const wdp = w.put(Q.scales);
+      const bp = withBias ? w.put(randomArray(rows, 0.5, r)) : 0;
+      const tile = w.alloc(L * rows * 4);
+      const one = w.alloc(rows * 4);
+      const fn = kind === 'q8' ? w.q.linearQ8Rows : w.q.linearQ4Rows;
+      fn(tile, xqp, xdp, wqp, wdp, bp, L, cols, rows, 0, rows);
+      const mid = cut % (rows + 1); // any row, odd ones included
+      for (let t = 0; t < L; t++) {
+        const xq = xqp + t * nb * 32, xd = xdp + t * nb * 4;
+        fn(one, xq, xd, wqp, wdp, bp, 1, cols, rows, 0, mid);
+        fn(one, xq, xd, wqp, wdp, bp, 1, cols, rows, mid, rows);
+        const got = w.f32(one, rows), want = w.f32(tile + t * rows * 4, rows);
+        const a = bits(got), b = bits(want);
+        for (let o = 0; o < rows; o++) {
+          if (a[o] !== b[o]) throw new Error(`${kind} rows ${rows} cols ${cols} token ${t} split at ${mid}: decode row ${o} = ${got[o]}, prefill tile ${want[o]} (bits differ)`);
+        }
+      }
+    }),
+    { ...RUNS, numRuns: 40 },
+  );
+}
+
+/**
  * The kernels' integer step = the twin's integer block dots, exactly: arbitrary quants (not only what the
  * quantizers make), biased toward the extremes (q8 ±127, q4 nibbles 0 and 15, activations ±127) where an i16
  * intermediate would overflow first, over rows 1..9 and up to 40 blocks.
@@ -303,6 +347,7 @@ describe('assembly/quant.ts kernels = reference integer-dot twin', () => {
       for (const kind of ['q8', 'q4'] as const) {
         it(`${kind} integer block dots = blockDotsQ, exactly`, () => blockDotsExact(() => h, kind));
         it(`${kind} linear = linearQInt`, () => kernelMatchesTwin(() => h, kind));
+        it(`${kind} decode (L = 1, any row split) = the prefill tile's rows, bit for bit`, () => decodeSameBits(() => h, kind));
         if (source === 'standalone') {
           it(`embed ${kind}`, () => embedMatches(() => h, kind));
           it(`quantize ${kind} from f32 / bf16 / f16`, () => quantizerMatches(() => h, kind));
@@ -325,6 +370,7 @@ describe('assembly/quant.ts kernels = reference integer-dot twin', () => {
       for (const kind of ['q8', 'q4'] as const) {
         it(`${kind} integer block dots`, () => blockDotsExact(() => h, kind));
         it(kind, () => kernelMatchesTwin(() => h, kind));
+        it(`${kind} decode = prefill tile rows, bit for bit`, () => decodeSameBits(() => h, kind));
         it(`embed ${kind}`, () => embedMatches(() => h, kind));
         it(`quantize ${kind}`, () => quantizerMatches(() => h, kind));
       }
