@@ -10,7 +10,7 @@
 // Padding columns are zero in both operands, so the dot loops run over whole blocks and need no scalar tail;
 // the scalar tails are in the activation quantizer (a partial last block) and the one-row loop (a row alone).
 //
-// Decode (L = 1) does one interleaved row pair per pass, so each activation block loaded serves both rows and
+// Decode (L = 1) does one interleaved row pair per pass (two blocks per iteration), so each activation block loaded serves both rows and
 // the weights are one sequential stream (two separate rows 4 KiB apart measured 2× slower from DRAM; one row per
 // pass with 4 blocks' sums transposed before scaling, 16% slower: bench/quant.ts); prefill (L > 1) does
 // 1 row × 4 tokens so each weight block, once loaded and widened, is used 4 times (4 widened weight vectors +
