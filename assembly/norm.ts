@@ -25,6 +25,15 @@ export function rmsNorm(out: usize, x: usize, weight: usize, L: i32, n: i32, eps
 }
 
 /**
+ * {@link rmsNorm} over rows (tokens) [r0, r1) of x only: rows are independent, so a thread pool splits a prefill's
+ * norm by token ranges (any bounds give the bits of one call over all rows).
+ */
+export function rmsNormRows(out: usize, x: usize, weight: usize, L: i32, n: i32, eps: f32, r0: i32, r1: i32): void {
+  const o = <usize>r0 * <usize>n * 4;
+  rmsNorm(out + o, x + o, weight, r1 - r0, n, eps);
+}
+
+/**
  * dbc (L, R+2N): dt (R), B (N), C (N) of each row normalized in place, each over its own width, no gain
  * (HF `FalconMambaMixer.slow_forward` → `rms_forward`, eps = `mixer_rms_eps`).
  */

@@ -69,6 +69,15 @@ export function quantizeActivationQ8(xq: usize, xd: usize, x: usize, L: i32, n: 
   }
 }
 
+/**
+ * {@link quantizeActivationQ8} over rows (tokens) [r0, r1) of x only: rows are quantized independently, so a
+ * thread pool splits a prefill's activation by token ranges (any bounds give the bits of one call over all rows).
+ */
+export function quantizeActivationQ8Rows(xq: usize, xd: usize, x: usize, L: i32, n: i32, r0: i32, r1: i32): void {
+  const nb = (n + 31) >> 5;
+  quantizeActivationQ8(xq + <usize>r0 * <usize>nb * 32, xd + <usize>r0 * <usize>nb * 4, x + <usize>r0 * <usize>n * 4, r1 - r0, n);
+}
+
 // ------------------------------------------------------------------------------------------- q8 and q4
 // One generic body for both formats. Q = i8: q8 (32-byte blocks of int8); Q = u8: q4 (16-byte blocks of
 // nibbles). What differs is inlined at compile time: the block size, and how a block's weights become the

@@ -22,6 +22,8 @@ export const JOBS = Object.freeze([
   'quantizeQ8Rows',
   'quantizeQ4Rows',
   'linearQKRows',
+  'rmsNormRows',
+  'quantizeActivationQ8Rows',
 ]);
 
 // Int32 slots of the control block (its own SharedArrayBuffer of CONTROL_BYTES).

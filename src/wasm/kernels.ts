@@ -13,6 +13,7 @@ export interface Kernels {
   abiVersion(): number;
   heapBase(): number;
   rmsNorm(out: Ptr, x: Ptr, weight: Ptr, L: number, n: number, eps: number): void;
+  rmsNormRows(out: Ptr, x: Ptr, weight: Ptr, L: number, n: number, eps: number, r0: number, r1: number): void;
   dtBCRmsNorm(dbc: Ptr, L: number, R: number, N: number, eps: number): void;
   bf16BlockCols(cols: number): number;
   bf16Interleave(W: Ptr, rows: number, cols: number): void;
@@ -38,6 +39,7 @@ export interface Kernels {
   streamRead(p: Ptr, bytes: number): number;
   // Quantized weights (assembly/quant.ts, docs/quantization.md).
   quantizeActivationQ8(xq: Ptr, xd: Ptr, x: Ptr, L: number, n: number): void;
+  quantizeActivationQ8Rows(xq: Ptr, xd: Ptr, x: Ptr, L: number, n: number, r0: number, r1: number): void;
   linearQ8(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
   linearQ4(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
   linearQ8Rows(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
@@ -56,7 +58,7 @@ export interface Kernels {
 }
 
 /** The ABI version this TypeScript side was written against (assembly/index.ts `abiVersion`). */
-export const KERNELS_ABI = 5;
+export const KERNELS_ABI = 6;
 
 /** Bytes per wasm page. */
 export const PAGE = 65536;

@@ -205,8 +205,11 @@ export class WasmModel implements Model {
     }
     if (m.dtype === 'q8' || m.dtype === 'q4') {
       const s = part.plan.scratch;
-      if (!xQuantized) part.k.quantizeActivationQ8(s.xq, s.xd, x, L, m.cols);
-      return this.rows(part, m.dtype === 'q8' ? 'linearQ8Rows' : 'linearQ4Rows', [out, s.xq, s.xd, W, scales, b, L, m.cols, rows], rows, weights);
+      const job = m.dtype === 'q8' ? 'linearQ8Rows' : 'linearQ4Rows';
+      const args = [out, s.xq, s.xd, W, scales, b, L, m.cols, rows];
+      // A prefill's activation is quantized by token ranges across the pool too (rows are independent).
+      const q = xQuantized ? undefined : this.rows(part, 'quantizeActivationQ8Rows', [s.xq, s.xd, x, L, m.cols], L, L * m.cols, 1);
+      return q ? q.then(() => this.rows(part, job, args, rows, weights)) : this.rows(part, job, args, rows, weights);
     }
     if (m.dtype === 'bf16') return this.rows(part, 'linearBf16Rows', [out, x, W, b, L, m.cols, rows, m.rows], rows, weights);
     return this.rows(part, m.dtype === 'f32' ? 'linearF32Rows' : 'linearF16Rows', [out, x, W, b, L, m.cols, rows], rows, weights);
@@ -290,7 +293,7 @@ export class WasmModel implements Model {
     const tr = t && ((name: string, ptr: number, rows: number, cols: number, stride?: number, col0?: number) => t(part, name, ptr, rows, cols, stride, col0));
     const p = `layers.${part.plan.spec.layer0 + j}.`;
     tr?.(p + 'input', s.h, L, Dm);
-    k.rmsNorm(s.u, s.h, w.norm, L, Dm, c.normEps);
+    await this.rows(part, 'rmsNormRows', [s.u, s.h, w.norm, L, Dm, c.normEps], L, L * Dm, 1); // by token ranges
     tr?.(p + 'norm', s.u, L, Dm);
     // in_proj as two matmuls over its two row halves, so x and z land contiguous (L, E) each.
     if (s.xz) {
@@ -502,7 +505,7 @@ export class WasmModel implements Model {
         cur = this.handOver(cur, hp, L);
         const hs = hp.plan.scratch;
         if (allLogits) {
-          hp.k.rmsNorm(hs.hf, hs.h, hp.plan.normF, L, Dm, c.normEps);
+          await this.rows(hp, 'rmsNormRows', [hs.hf, hs.h, hp.plan.normF, L, Dm, c.normEps], L, L * Dm, 1);
           this.tracer?.(hp, 'norm_f', hs.hf, L, Dm);
           await this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, L);
           out.set(f32(hp.memory, hs.logits, L * V), at * V);

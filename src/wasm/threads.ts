@@ -2,7 +2,8 @@
  * The wasm backend's thread pool: `threads − 1` workers (src/wasm/worker.js) instantiate the same compiled kernels
  * over each of the model's shared memories (one per part); the calling thread is thread 0. A matmul is split by
  * output rows (`linear…Rows`, boundaries rounded to even rows so q8/q4 row pairs and bf16 2-row tiles stay whole),
- * the scan and conv by channels. A job is cut into about 4 chunks per thread, and every thread (the caller too)
+ * the scan and conv by channels, a prefill's norm and activation quantizer by tokens. A job is cut into about 8
+ * chunks per thread (4 left the caller waiting ~half a chunk at each job's end: 6% of a 2-thread prefill), and every thread (the caller too)
  * claims the next chunk with a compare-and-swap until none is left: when another process takes a core from one of
  * the threads, the others do its share instead of waiting for it (a fixed half each halved a 2-thread decode when
  * a neighbour took a third of a core). Each chunk is computed exactly as before, so the split changes no bits.
@@ -41,8 +42,11 @@ const waitAsync = (Atomics as unknown as {
   waitAsync(a: Int32Array, i: number, v: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 }).waitAsync;
 
-/** Chunks per thread. */
-const CHUNKS_PER_THREAD = 4;
+/**
+ * Chunks per thread. Small shape prefill(256), 2 threads (bench/step-profile.ts --prefill 256): 4 → 8 cut the
+ * pooled jobs' fork/wait from ~130 to ~80 ms of ~1.7 s.
+ */
+const CHUNKS_PER_THREAD = 8;
 const SPIN = 20000;
 
 /** A pool of kernel workers over a model's shared memories. */
