@@ -3,7 +3,7 @@
 // describes what differs from the reference (fusion, layouts, dtypes) and how each is tested; the symbols
 // (H, E, N, R, K, L) and step numbers are those of docs/math.md.
 export { rmsNorm, rmsNormRows, dtBCRmsNorm } from './norm';
-export { bf16BlockCols, bf16Interleave, linearF32, linearF32Rows, linearBf16, linearBf16Rows, linearF16, linearF16Rows } from './linear';
+export { bf16BlockCols, bf16Interleave, linearF32, linearF32Rows, linearBf16, linearBf16Rows, linearBf16BatchRows, linearF16, linearF16Rows } from './linear';
 export { embedF32, embedBf16, embedF16 } from './embed';
 export { causalConv1dSilu, causalConv1dSiluStep, causalConv1dSiluRows, causalConv1dSiluBatchRows } from './conv';
 export { selectiveScan, selectiveScanStep, selectiveScanRows, selectiveScanBatchRows } from './scan';

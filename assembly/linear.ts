@@ -202,6 +202,89 @@ export function linearBf16Rows(out: usize, x: usize, W: usize, bias: usize, L: i
   if (L2 < L) matvecBf16(out + <usize>L2 * os, x + <usize>L2 * xs, W, bias, inF, ld, r0, r1);
 }
 
+/**
+ * Rows of a matrix per chunk of the batched-decode loops (quant.ts `linearQBatchRows`): about 16 KB of weights,
+ * which stay in L1 while every group of tokens passes over them; at least 2 and even (q8/q4 row pairs stay whole).
+ */
+// @ts-ignore: decorator
+@inline export function batchRowChunk(rowBytes: i32): i32 {
+  return max(2, ((16 << 10) / max(rowBytes, 1)) & ~1);
+}
+
+/** One token's step of {@link tileRowBf16}: acc + (hi·x[k+4..k+7] + lo·x[k..k+3]) for the weights lo, hi of 8 columns at xp. */
+// @ts-ignore: decorator
+@inline function rowStep(acc: v128, lo: v128, hi: v128, xp: usize): v128 {
+  return f32x4.add(acc, madd(hi, v128.load(xp, 16), f32x4.mul(lo, v128.load(xp))));
+}
+
+/** Lanes summed, then the < 8-column tail of row w (n columns, tail from `k8`) in order, the bias; stored. */
+// @ts-ignore: decorator
+@inline function rowFinish(acc: v128, w: usize, x: usize, k8: i32, n: i32, bv: f32, o: usize): void {
+  let s = hsum(acc);
+  for (let k = k8; k < n; k++) s += bf16ToF32(load<u16>(w + (<usize>k << 1))) * load<f32>(x + (<usize>k << 2));
+  store<f32>(o, s + bv);
+}
+
+/**
+ * Row r of W against `n` (1 to 4: a constant, folded by the inlining) tokens whose x rows are `xs` apart, out rows `os`
+ * apart: the row's weights are loaded and widened once per 8 columns and used for every token, one sequential
+ * read of the row. Per output the order of the prefill tile `tileBf16`: per group of 8 columns (in block order)
+ * g = hi·x_hi + lo·x_lo (`madd`), acc += g; then `hsum`, the < 8-column tail in order, the bias; so a token's
+ * bits do not depend on the batch it is in, nor on its place there.
+ */
+// @ts-ignore: decorator
+@inline function tileRowBf16(out: usize, os: usize, x: usize, xs: usize, W: usize, ld: i32, bias: usize, r: i32, inF: i32, n: i32): void {
+  const mask = i32x4.splat(0xffff0000);
+  const bw = bf16BlockCols(inF);
+  const rowBytes = <usize>bw * 2, blockBytes = <usize>bw * <usize>ld * 2;
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  let k0 = 0, b = 0, m = 0;
+  for (; ; k0 += bw, b++) {
+    m = min(bw, inF - k0);
+    const w = W + <usize>b * blockBytes + <usize>r * rowBytes;
+    const wEnd = w + (<usize>(m & ~7) << 1);
+    let xp = x + (<usize>k0 << 2);
+    for (let p = w; p < wEnd; p += 16, xp += 32) {
+      const v = v128.load(p);
+      const lo = i32x4.shl(v, 16), hi = v128.and(v, mask);
+      c0 = rowStep(c0, lo, hi, xp);
+      if (n > 1) c1 = rowStep(c1, lo, hi, xp + xs);
+      if (n > 2) c2 = rowStep(c2, lo, hi, xp + 2 * xs);
+      if (n > 3) c3 = rowStep(c3, lo, hi, xp + 3 * xs);
+    }
+    if (k0 + m >= inF) break;
+  }
+  const w = W + <usize>b * blockBytes + <usize>r * rowBytes, xk = x + (<usize>k0 << 2), k8 = m & ~7;
+  const bv: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+  const o = out + (<usize>r << 2);
+  rowFinish(c0, w, xk, k8, m, bv, o);
+  if (n > 1) rowFinish(c1, w, xk + xs, k8, m, bv, o + os);
+  if (n > 2) rowFinish(c2, w, xk + 2 * xs, k8, m, bv, o + 2 * os);
+  if (n > 3) rowFinish(c3, w, xk + 3 * xs, k8, m, bv, o + 3 * os);
+}
+
+/**
+ * Batched decode: out (L, outF)[:, r0:r1] = x (L, inF) @ W[r0:r1]ᵀ + bias for L rows that are one token each of L
+ * sequences (`Model.stepBatch`). Row by row, the tokens in groups of 4 (the last group 1 to 4) by {@link tileRowBf16}:
+ * the row streams from memory once for the first group and is read from L1 for the others. Each output has the
+ * summation order of the prefill tile (not the decode matvec's 8 accumulators), the same whatever L and the
+ * token's place. Why not the prefill tile itself: its 2 rows × 2 tokens read two rows at once, and from memory
+ * (decode: the small shape's 440 MB) it ran at a quarter of its in-cache rate, a third of the matvec's
+ * (bench/step-profile.ts --batch 2); the matvec over each token (the chunk in L1) is bound by its own
+ * arithmetic, the same time per token as alone.
+ */
+export function linearBf16BatchRows(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32, ld: i32, r0: i32, r1: i32): void {
+  const xs = <usize>inF * 4, os = <usize>outF * 4;
+  const L4 = L & ~3, rem = L - L4;
+  const xr = x + <usize>L4 * xs, or = out + <usize>L4 * os;
+  for (let r = r0; r < r1; r++) {
+    for (let t = 0; t < L4; t += 4) tileRowBf16(out + <usize>t * os, os, x + <usize>t * xs, xs, W, ld, bias, r, inF, 4);
+    if (rem == 1) tileRowBf16(or, os, xr, xs, W, ld, bias, r, inF, 1);
+    else if (rem == 2) tileRowBf16(or, os, xr, xs, W, ld, bias, r, inF, 2);
+    else if (rem == 3) tileRowBf16(or, os, xr, xs, W, ld, bias, r, inF, 3);
+  }
+}
+
 /** out (L, outF) = x (L, inF) @ W (outF, inF)ᵀ + bias (outF), W bf16 block-major and interleaved; `bias = 0` for none. */
 export function linearBf16(out: usize, x: usize, W: usize, bias: usize, L: i32, inF: i32, outF: i32): void {
   linearBf16Rows(out, x, W, bias, L, inF, outF, outF, 0, outF);

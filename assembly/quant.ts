@@ -18,7 +18,7 @@
 // Each `linearQ*` has a `…Rows` form computing output rows [r0, r1) only (row stride still outF) for threads.
 
 import { bf16ToF32, f16ToF32, hsum, madd } from './common';
-import { prefillRowBlock } from './linear';
+import { batchRowChunk, prefillRowBlock } from './linear';
 
 
 /**
@@ -326,6 +326,15 @@ function matvecQRow<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, b
  * one thread, 64 tokens, against the unanchored tile in one run (bench/prefill.ts): q8 1.16–1.28×, q4 1.16–1.35×.
  */
 function matmulQx4<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, outF: i32, r0: i32, r1: i32): void {
+  matmulQxN<Q>(out, xq, xd, wq, wd, bias, nb, outF, r0, r1, 4);
+}
+
+/**
+ * {@link matmulQx4} for `n` = 1 to 4 tokens (a constant, folded by the inlining): the tokens past n are not
+ * touched. Each output the same steps as `matvecQ`.
+ */
+// @ts-ignore: decorator
+@inline function matmulQxN<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, nb: i32, outF: i32, r0: i32, r1: i32, n: i32): void {
   const bs = BS<Q>();
   const xStride = <usize>nb << 5;
   const dStride = <usize>nb << 2;
@@ -343,18 +352,24 @@ function matmulQx4<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bi
       const sw = v128.load32_splat(spb);
       a0 = tileStep<Q>(a0, xp, dp, sw, e0, e1, e2, e3);
       v128.store32_lane(op, a0, 0);
-      a1 = tileStep<Q>(a1, xp + xStride, dp + dStride, sw, e0, e1, e2, e3);
-      v128.store32_lane(op + oStride, a1, 0);
-      a2 = tileStep<Q>(a2, xp + 2 * xStride, dp + 2 * dStride, sw, e0, e1, e2, e3);
-      v128.store32_lane(op + 2 * oStride, a2, 0);
-      a3 = tileStep<Q>(a3, xp + 3 * xStride, dp + 3 * dStride, sw, e0, e1, e2, e3);
-      v128.store32_lane(op + 3 * oStride, a3, 0);
+      if (n > 1) {
+        a1 = tileStep<Q>(a1, xp + xStride, dp + dStride, sw, e0, e1, e2, e3);
+        v128.store32_lane(op + oStride, a1, 0);
+      }
+      if (n > 2) {
+        a2 = tileStep<Q>(a2, xp + 2 * xStride, dp + 2 * dStride, sw, e0, e1, e2, e3);
+        v128.store32_lane(op + 2 * oStride, a2, 0);
+      }
+      if (n > 3) {
+        a3 = tileStep<Q>(a3, xp + 3 * xStride, dp + 3 * dStride, sw, e0, e1, e2, e3);
+        v128.store32_lane(op + 3 * oStride, a3, 0);
+      }
     }
     const bv: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
     store<f32>(op, hsum(a0) + bv);
-    store<f32>(op + oStride, hsum(a1) + bv);
-    store<f32>(op + 2 * oStride, hsum(a2) + bv);
-    store<f32>(op + 3 * oStride, hsum(a3) + bv);
+    if (n > 1) store<f32>(op + oStride, hsum(a1) + bv);
+    if (n > 2) store<f32>(op + 2 * oStride, hsum(a2) + bv);
+    if (n > 3) store<f32>(op + 3 * oStride, hsum(a3) + bv);
   }
 }
 
@@ -374,6 +389,39 @@ function linearQRows<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, 
   for (let t = L4; t < L; t++) {
     matvecQ<Q>(out + <usize>t * <usize>outF * 4, xq + <usize>t * <usize>nb * 32, xd + <usize>t * <usize>nb * 4, wq, wd, bias, nb, r0, r1);
   }
+}
+
+/**
+ * Batched decode (`Model.stepBatch`): the L rows of xq/xd are one token each of L sequences. Tokens in groups of
+ * 4 (the last 1 to 4) by `matmulQxN`, each weight block widened once per group; with more than one group, in
+ * chunks of ~16 KB of rows (linear.ts `batchRowChunk`) so the later groups read the chunk from L1: the matrix
+ * streams from memory once per call. Every output takes the steps of the decode kernel `matvecQ`, so each token
+ * gets the bits of its own `step`. (`linearQRows` at L = 2 or 3 ran the matvec once per token, a pass over the
+ * matrix each, and L = 5 to 7 a tile pass plus one to three.)
+ */
+function linearQBatchRows<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+  const nb = (inF + 31) >> 5;
+  const xS = <usize>nb * 32, dS = <usize>nb * 4, oS = <usize>outF * 4;
+  const L4 = L & ~3, rem = L - L4;
+  const RC = L > 4 ? batchRowChunk(nb * (<i32>BS<Q>() + 4)) : r1 - r0;
+  for (let rc = r0; rc < r1; rc += RC) {
+    const re = min(r1, rc + RC);
+    for (let t = 0; t < L4; t += 4) matmulQxN<Q>(out + <usize>t * oS, xq + <usize>t * xS, xd + <usize>t * dS, wq, wd, bias, nb, outF, rc, re, 4);
+    const o = out + <usize>L4 * oS, x = xq + <usize>L4 * xS, d = xd + <usize>L4 * dS;
+    if (rem == 1) matmulQxN<Q>(o, x, d, wq, wd, bias, nb, outF, rc, re, 1);
+    else if (rem == 2) matmulQxN<Q>(o, x, d, wq, wd, bias, nb, outF, rc, re, 2);
+    else if (rem == 3) matmulQxN<Q>(o, x, d, wq, wd, bias, nb, outF, rc, re, 3);
+  }
+}
+
+/** {@link linearQ8Rows} for batched decode (see `linearQBatchRows`): each token's outputs are those of L = 1, bit for bit. */
+export function linearQ8BatchRows(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+  linearQBatchRows<i8>(out, xq, xd, wq, wd, bias, L, inF, outF, r0, r1);
+}
+
+/** {@link linearQ4Rows} for batched decode (see `linearQBatchRows`): each token's outputs are those of L = 1, bit for bit. */
+export function linearQ4BatchRows(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias: usize, L: i32, inF: i32, outF: i32, r0: i32, r1: i32): void {
+  linearQBatchRows<u8>(out, xq, xd, wq, wd, bias, L, inF, outF, r0, r1);
 }
 
 /**

@@ -16,6 +16,11 @@
  * layers. Run it at 1 and at 2 threads: an op whose time does not halve is where 2-thread prefill time goes.
  *
  *   npx tsx bench/step-profile.ts --dir /work/models/synthetic-small --dtype q8 --threads 2 --prefill 256
+ *
+ * `--batch B` times batched decode instead: one `Model.stepBatch` over B states (B = 1 included) per step, the
+ * per-op ms per pass (B tokens), so its rows beside a plain step's show what the pass costs per op.
+ *
+ *   npx tsx bench/step-profile.ts --dir /work/models/synthetic-small --threads 2 --batch 4
  */
 import { parseArgs } from 'node:util';
 import { loadModel, type WeightDType } from '../src/index.ts';
@@ -32,12 +37,13 @@ const { values: opt } = parseArgs({
     warm: { type: 'string', default: '2' },
     kernels: { type: 'boolean', default: false },
     prefill: { type: 'string' },
+    batch: { type: 'string' },
   },
 });
 if (!opt.dir) throw new Error('--dir is required');
 
 /** Stored bytes per weight of a matrix kernel (q8: 32 quants + a 4-byte scale per 32; q4: 16 + 4). */
-const BYTES: Record<string, number> = { linearBf16Rows: 2, linearF16Rows: 2, linearF32Rows: 4, linearQ8Rows: 36 / 32, linearQ4Rows: 20 / 32 };
+const BYTES: Record<string, number> = { linearBf16Rows: 2, linearBf16BatchRows: 2, linearQ8BatchRows: 36 / 32, linearQ4BatchRows: 20 / 32, linearF16Rows: 2, linearF32Rows: 4, linearQ8Rows: 36 / 32, linearQ4Rows: 20 / 32 };
 
 interface Acc {
   ms: number;
@@ -69,7 +75,7 @@ const add = (key: string, ms: number, bytes: number, macs = 0) => {
 /** The key and weight bytes of a job from its name and arguments (the matrix shape names the layer). */
 function jobKey(name: string, args: readonly number[], rows: number): { key: string; bytes: number; macs: number } {
   if (name in BYTES) {
-    const quant = name === 'linearQ8Rows' || name === 'linearQ4Rows';
+    const quant = /^linearQ[48]/.test(name);
     const inF = quant ? args[7] : args[5];
     const L = quant ? args[6] : args[4];
     return { key: `${name} ${rows}×${inF}`, bytes: rows * inF * BYTES[name], macs: L * rows * inF };
@@ -84,8 +90,13 @@ process.stderr.write(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} 
 const PREFILL = opt.prefill ? Number(opt.prefill) : 0;
 if (opt.prefill && !(Number.isInteger(PREFILL) && PREFILL >= 1)) throw new Error(`--prefill: '${opt.prefill}' is not a token count`);
 const prompt = Array.from({ length: PREFILL }, (_, i) => (i * 131 + 7) % m.config.vocabSize);
+const BATCH = opt.batch ? Number(opt.batch) : 0;
+if (opt.batch && !(Number.isInteger(BATCH) && BATCH >= 1)) throw new Error(`--batch: '${opt.batch}' is not a batch size`);
+if (BATCH && PREFILL) throw new Error('--batch and --prefill exclude each other');
 const state = m.createState();
 await m.prefill(state, [1, 2, 3, 4]);
+const states = Array.from({ length: BATCH }, () => m.createState());
+for (let b = 0; b < BATCH; b++) await m.prefill(states[b], [1 + b, 2, 3, 4 + b]);
 /** One unit of work: a decode step, or with --prefill a prefill of L tokens from a zeroed state (kept in its slot). */
 const unit = async (i: number): Promise<void> => {
   if (PREFILL) {
@@ -93,7 +104,8 @@ const unit = async (i: number): Promise<void> => {
     state.ssm.fill(0);
     state.position = 0;
     await m.prefill(state, prompt);
-  } else await m.step(state, (i * 31) % m.config.vocabSize);
+  } else if (BATCH) await m.stepBatch(states, Array.from({ length: BATCH }, (_, b) => (i * 31 + b * 7) % m.config.vocabSize));
+  else await m.step(state, (i * 31) % m.config.vocabSize);
 };
 for (let i = 0; i < Number(opt.warm); i++) await unit(i + 5);
 const steps = Number(opt.steps);
@@ -236,14 +248,16 @@ on = false;
 if (opt.kernels) kernelRates();
 const rowsOut = [...acc.entries()].filter(([, a]) => a.calls > 0).sort((a, b) => b[1].ms - a[1].ms);
 let inKernels = 0;
-const what = PREFILL ? `prefill(${PREFILL})` : 'token';
+const what = PREFILL ? `prefill(${PREFILL})` : BATCH ? 'pass' : 'token';
 const lines = [
   PREFILL
     ? `per prefill of ${PREFILL} tokens over ${steps} prefills, ${m.threads} thread(s), ${opt.dtype}: ${plain.toFixed(1)} ms without the timers (${((1000 * PREFILL) / plain).toFixed(1)} tok/s), ${wall.toFixed(1)} ms with them`
-    : `per token over ${steps} steps: ${plain.toFixed(1)} ms without the timers, ${wall.toFixed(1)} ms (${(1000 / wall).toFixed(3)} tok/s), ${m.bytesPerToken / 1e9} GB of weights`,
+    : BATCH
+      ? `per stepBatch pass of ${BATCH} sequences over ${steps} passes, ${m.threads} thread(s), ${opt.dtype}: ${plain.toFixed(1)} ms without the timers (${((1000 * BATCH) / plain).toFixed(1)} tok/s), ${wall.toFixed(1)} ms with them`
+      : `per token over ${steps} steps: ${plain.toFixed(1)} ms without the timers, ${wall.toFixed(1)} ms (${(1000 / wall).toFixed(3)} tok/s), ${m.bytesPerToken / 1e9} GB of weights`,
 ];
-const rate = (a: Acc) => (PREFILL ? (a.macs ? (a.macs / a.ms / 1e6).toFixed(1) : '') : a.bytes ? (a.bytes / a.ms / 1e6).toFixed(1) : '');
-lines.push('op'.padEnd(34) + `calls/${PREFILL ? 'call' : 'tok'}`.padStart(10) + `ms/${PREFILL ? 'call' : 'tok'}`.padStart(10) + 'share'.padStart(8) + (PREFILL ? 'GMAC/s' : 'GB/s').padStart(8) + (pool ? 'own ms'.padStart(9) + 'fork/wait'.padStart(10) + 'own chunks'.padStart(11) + 'async'.padStart(7) : ''));
+const rate = (a: Acc) => (PREFILL || BATCH ? (a.macs ? (a.macs / a.ms / 1e6).toFixed(1) : '') : a.bytes ? (a.bytes / a.ms / 1e6).toFixed(1) : '');
+lines.push('op'.padEnd(34) + `calls/${PREFILL ? 'call' : BATCH ? 'pass' : 'tok'}`.padStart(10) + `ms/${PREFILL ? 'call' : BATCH ? 'pass' : 'tok'}`.padStart(10) + 'share'.padStart(8) + (PREFILL || BATCH ? 'GMAC/s' : 'GB/s').padStart(8) + (pool ? 'own ms'.padStart(9) + 'fork/wait'.padStart(10) + 'own chunks'.padStart(11) + 'async'.padStart(7) : ''));
 for (const [key, a] of rowsOut) {
   if (key !== 'pacer turns') inKernels += a.ms;
   const ms = a.ms / steps;

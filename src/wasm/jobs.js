@@ -24,6 +24,9 @@ export const JOBS = Object.freeze([
   'linearQKRows',
   'rmsNormRows',
   'quantizeActivationQ8Rows',
+  'linearBf16BatchRows',
+  'linearQ8BatchRows',
+  'linearQ4BatchRows',
 ]);
 
 // Int32 slots of the control block (its own SharedArrayBuffer of CONTROL_BYTES).

@@ -21,6 +21,7 @@ export interface Kernels {
   linearF32Rows(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
   linearBf16(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
   linearBf16Rows(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number, ld: number, r0: number, r1: number): void;
+  linearBf16BatchRows(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number, ld: number, r0: number, r1: number): void;
   linearF16(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
   linearF16Rows(out: Ptr, x: Ptr, W: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
   embedF32(out: Ptr, table: Ptr, ids: Ptr, L: number, D: number): void;
@@ -43,6 +44,8 @@ export interface Kernels {
   linearQ8(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
   linearQ4(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number): void;
   linearQ8Rows(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
+  linearQ8BatchRows(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
+  linearQ4BatchRows(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
   linearQ4Rows(out: Ptr, xq: Ptr, xd: Ptr, wq: Ptr, wd: Ptr, bias: Ptr, L: number, inF: number, outF: number, r0: number, r1: number): void;
   embedQ8(out: Ptr, wq: Ptr, wd: Ptr, ids: Ptr, L: number, D: number): void;
   embedQ4(out: Ptr, wq: Ptr, wd: Ptr, ids: Ptr, L: number, D: number): void;
