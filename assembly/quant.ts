@@ -195,10 +195,15 @@ export function quantizeActivationQ8Rows(xq: usize, xd: usize, x: usize, L: i32,
   return v128.load(p, 48);
 }
 
-/** Weight operand j of row h (0, 1) of the pair block at w: `wOp` with immediate offsets. */
+/**
+ * Weight operand j of row h (0, 1) of the pair block at w: `wOp` with immediate offsets. q8's row 1 is addressed
+ * from w + 32 with the offsets of row 0, so a pass uses 4 distinct offsets (0, 8, 16, 24, shared with the
+ * activation's loads): V8 keeps `memory base + offset` of each `load8x8_s` offset in a register, and 8 of them
+ * had spilled the loop's pointers (17 stack accesses per iteration, 8 with 4 offsets; 1-thread 7B q8 1.17×).
+ */
 // @ts-ignore: decorator
 @inline function wOpPair<Q>(w: usize, raw: v128, h: i32, j: i32): v128 {
-  if (isSigned<Q>()) return ld8x8s(w, 4 * h + j);
+  if (isSigned<Q>()) return ld8x8s(h ? w + 32 : w, j);
   return wOp<Q>(w, raw, j);
 }
 
