@@ -374,7 +374,7 @@ const out = [
 ];
 process.stdout.write(out.join('\n') + '\n');
 
-// Batched decode (issue 17 §4, bench/batch.ts): aggregate tok/s for B = 1..16 beside the same run's prefill.
+// Batched decode (bench/batch.ts, docs/server.md): aggregate tok/s for B = 1..16 beside the same run's prefill.
 if (!args.includes('--no-batch')) {
   const batch = join(here, 'batch.ts');
   const run = (argv: string[]) => {

@@ -9,7 +9,7 @@
  *     TTFT / cached TTFT at each length.
  *
  *   npx tsx bench/server.ts batch [--model DIR] [--clients 4] [--tokens 48] [--threads 2] [--dtype bf16] [--long 2000]
- *     Continuous batching (issue 17 §3–4): total streamed tokens/s of N concurrent clients against one client
+ *     Continuous batching (docs/server.md): total streamed tokens/s of N concurrent clients against one client
  *     (best of 2 each), and the longest gap between a running stream's tokens while a long prompt arrives, with
  *     the prefill sliced between decode steps (the default) and unsliced (the whole prompt in one turn).
  *

@@ -1,4 +1,4 @@
-// Continuous batching (issue 17 §3): streams in flight decode together through Model.stepBatch, join and leave
+// Continuous batching (docs/server.md "Scheduling"): streams in flight decode together through Model.stepBatch, join and leave
 // between steps, and each gets exactly the text it gets alone; an abort leaves the others intact; --max-batch 1
 // steps one sequence per call; a long prompt arriving is prefilled in slices between the running streams' steps.
 // The model is wrapped to log every call (op, token count, which states), so the batches are seen, not inferred.
