@@ -136,20 +136,6 @@ export function quantizeActivationQ8Rows(xq: usize, xd: usize, x: usize, L: i32,
   return j & 1 ? i16x8.extend_high_i8x16_s(n) : i16x8.extend_low_i8x16_s(n);
 }
 
-/**
- * Activation operand j of the int8 block at x: widened to i16 (`load8x8_s`), or in the relaxed q4 path
- * j = 0, 1 the raw 16 bytes and j = 2 the correction 8·(x[2i] + x[2i+1]) per i16 lane (the 8 is a 7-bit operand too).
- */
-// @ts-ignore: decorator
-@inline function xOp<Q>(x: usize, j: i32): v128 {
-  if (relaxedQ4<Q>()) {
-    if (j < 2) return v128.load(x + (<usize>j << 4));
-    const e = i8x16.splat(8);
-    return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), e), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), e));
-  }
-  return v128.load8x8_s(x + (<usize>j << 3));
-}
-
 /** The block's integer dot from its operands: 4 exact partial sums (i32x4) whose total is Σ_j q_w·q_x. */
 // @ts-ignore: decorator
 @inline function dotOps<Q>(w0: v128, w1: v128, w2: v128, w3: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
@@ -214,9 +200,13 @@ export function quantizeActivationQ8Rows(xq: usize, xd: usize, x: usize, L: i32,
   return ld128(w, h);
 }
 
-/** Activation operand j of the block at x: `xOp` with immediate offsets. */
+/**
+ * Activation operand j (a compile-time constant 0..3) of the int8 block at x, loaded with an immediate offset:
+ * widened to i16 (`load8x8_s`), or in the relaxed q4 path j = 0, 1 the raw 16 bytes and j = 2 the correction
+ * 8·(x[2i] + x[2i+1]) per i16 lane (the 8 is a 7-bit operand too).
+ */
 // @ts-ignore: decorator
-@inline function xOpImm<Q>(x: usize, j: i32): v128 {
+@inline function xOp<Q>(x: usize, j: i32): v128 {
   if (relaxedQ4<Q>()) {
     if (j < 2) return ld128(x, j);
     const e = i8x16.splat(8);
@@ -262,14 +252,14 @@ function matvecQ<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias
     let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
     const op = out + (<usize>r << 2);
     for (; w < wEnd2; w += 4 * bs, xp += 64, dp += 8, sp += 16) {
-      let x0 = xOpImm<Q>(xp, 0), x1 = xOpImm<Q>(xp, 1), x2 = xOpImm<Q>(xp, 2), x3 = xOpImm<Q>(xp, 3);
+      let x0 = xOp<Q>(xp, 0), x1 = xOp<Q>(xp, 1), x2 = xOp<Q>(xp, 2), x3 = xOp<Q>(xp, 3);
       let sx = v128.load32_splat(dp);
       acc0 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w, 0, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp)), acc0);
       v128.store32_lane(op, acc0, 0);
       acc1 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w, 1, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp, 4)), acc1);
       v128.store32_lane(op, acc1, 0, 4);
       const xq1 = xp + 32, w1 = w + 2 * bs;
-      x0 = xOpImm<Q>(xq1, 0); x1 = xOpImm<Q>(xq1, 1); x2 = xOpImm<Q>(xq1, 2); x3 = xOpImm<Q>(xq1, 3);
+      x0 = xOp<Q>(xq1, 0); x1 = xOp<Q>(xq1, 1); x2 = xOp<Q>(xq1, 2); x3 = xOp<Q>(xq1, 3);
       sx = v128.load32_splat(dp, 4);
       acc0 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w1, 0, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp, 8)), acc0);
       v128.store32_lane(op, acc0, 0);
@@ -278,7 +268,7 @@ function matvecQ<Q>(out: usize, xq: usize, xd: usize, wq: usize, wd: usize, bias
     }
     if (w < wEnd) {
       // The last block of an odd count.
-      const x0 = xOpImm<Q>(xp, 0), x1 = xOpImm<Q>(xp, 1), x2 = xOpImm<Q>(xp, 2), x3 = xOpImm<Q>(xp, 3);
+      const x0 = xOp<Q>(xp, 0), x1 = xOp<Q>(xp, 1), x2 = xOp<Q>(xp, 2), x3 = xOp<Q>(xp, 3);
       const sx = v128.load32_splat(dp);
       acc0 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w, 0, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp)), acc0);
       acc1 = madd(f32x4.convert_i32x4_s(pairDot<Q>(w, 1, x0, x1, x2, x3)), f32x4.mul(sx, v128.load32_splat(sp, 4)), acc1);
@@ -455,7 +445,7 @@ export function linearQ4(out: usize, xq: usize, xd: usize, wq: usize, wd: usize,
 /**
  * The exact integer block dots behind {@link linearQ8Rows} / {@link linearQ4Rows}, for the specs: out (rows, nb)
  * i32 = Σ_j q_w[r, b, j] · q_x[t, b, j] of token t's activation against rows [0, rows), by the same inlined
- * operand and dot steps as the decode matvec (`xOpImm`, `pairDot`) (`kind` 8 = q8, 4 = q4). Twin of `blockDotsQ` (bit-exact).
+ * operand and dot steps as the decode matvec (`xOp`, `pairDot`) (`kind` 8 = q8, 4 = q4). Twin of `blockDotsQ` (bit-exact).
  */
 export function blockDotsQ(kind: i32, out: usize, xq: usize, wq: usize, nb: i32, rows: i32): void {
   if (kind == 8) blockDotsGen<i8>(out, xq, wq, nb, rows);
@@ -469,7 +459,7 @@ function blockDotsGen<Q>(out: usize, xq: usize, wq: usize, nb: i32, rows: i32): 
     for (let b = 0; b < nb; b++) {
       const xp = xq + (<usize>b << 5);
       const wb = w + <usize>b * 2 * bs;
-      const x0 = xOpImm<Q>(xp, 0), x1 = xOpImm<Q>(xp, 1), x2 = xOpImm<Q>(xp, 2), x3 = xOpImm<Q>(xp, 3);
+      const x0 = xOp<Q>(xp, 0), x1 = xOp<Q>(xp, 1), x2 = xOp<Q>(xp, 2), x3 = xOp<Q>(xp, 3);
       const i = r & 1 ? pairDot<Q>(wb, 1, x0, x1, x2, x3) : pairDot<Q>(wb, 0, x0, x1, x2, x3);
       const sum = (i32x4.extract_lane(i, 0) + i32x4.extract_lane(i, 1)) + (i32x4.extract_lane(i, 2) + i32x4.extract_lane(i, 3));
       store<i32>(out + ((<usize>r * <usize>nb + <usize>b) << 2), sum);
