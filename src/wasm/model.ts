@@ -36,6 +36,22 @@ interface BatchTables {
   ssmTable: number;
 }
 
+/** How {@link WasmModel} `linear` runs a matrix: which rows, and what its L input rows are. */
+interface LinearOptions {
+  /** First row of the matrix to run (default 0; even for q8/q4/qk). */
+  rowStart?: number;
+  /** Rows to run from `rowStart` (default: all). */
+  rows?: number;
+  /** q8/q4/qk: the input is already quantized in the scratch (the second half of in_proj). */
+  xQuantized?: boolean;
+  /**
+   * The L rows are one token each of L sequences (batched decode): they take the `…BatchRows` kernels where the
+   * dtype has one (bf16, q8, q4; one row against up to 4 tokens, the matrix read from memory once for all L):
+   * q8/q4 rows get the one-token decode kernel's bits, bf16 rows the prefill tile's summation order.
+   */
+  batch?: boolean;
+}
+
 /** One part of a loaded model: its plan, its memory and the kernel instance over that memory. */
 export interface WasmPart {
   readonly plan: WasmPlan;
@@ -188,12 +204,11 @@ export class WasmModel implements Model {
 
   /**
    * out (L, outF) = x (L, inF) @ m ᵀ (+ bias), picking the kernel of the matrix's dtype; a promise only while
-   * the pool's workers are still at it (await it before the next kernel). `batch`: the L rows are one token each
-   * of L sequences (batched decode), which takes the `…BatchRows` kernels where the dtype has one (bf16, q8, q4;
-   * one row against up to 4 tokens, the matrix read from memory once for all L): q8/q4 rows get the one-token
-   * decode kernel's bits, bf16 rows the prefill tile's summation order.
+   * the pool's workers are still at it (await it before the next kernel). Rows and batched decode: {@link LinearOptions}.
    */
-  private linear(part: WasmPart, out: number, x: number, m: Matrix, bias: number, L: number, rowStart = 0, rows = m.rows, xQuantized = false, batch = false): Promise<void> | undefined {
+  private linear(part: WasmPart, out: number, x: number, m: Matrix, bias: number, L: number, opts: LinearOptions = {}): Promise<void> | undefined {
+    const { rowStart = 0, rows = m.rows, xQuantized = false } = opts;
+    const batch = opts.batch === true && L > 1;
     const { ptr: W, scales, mins } = rowOffset(m, rowStart);
     const b = bias ? bias + rowStart * 4 : 0;
     const weights = rows * m.cols;
@@ -208,13 +223,13 @@ export class WasmModel implements Model {
     }
     if (m.dtype === 'q8' || m.dtype === 'q4') {
       const s = part.plan.scratch;
-      const job = m.dtype === 'q8' ? (batch && L > 1 ? 'linearQ8BatchRows' : 'linearQ8Rows') : batch && L > 1 ? 'linearQ4BatchRows' : 'linearQ4Rows';
+      const job = m.dtype === 'q8' ? (batch ? 'linearQ8BatchRows' : 'linearQ8Rows') : batch ? 'linearQ4BatchRows' : 'linearQ4Rows';
       const args = [out, s.xq, s.xd, W, scales, b, L, m.cols, rows];
       // A prefill's activation is quantized by token ranges across the pool too (rows are independent).
       const q = xQuantized ? undefined : this.rows(part, 'quantizeActivationQ8Rows', [s.xq, s.xd, x, L, m.cols], L, L * m.cols, 1);
       return q ? q.then(() => this.rows(part, job, args, rows, weights)) : this.rows(part, job, args, rows, weights);
     }
-    if (m.dtype === 'bf16') return this.rows(part, batch && L > 1 ? 'linearBf16BatchRows' : 'linearBf16Rows', [out, x, W, b, L, m.cols, rows, m.rows], rows, weights);
+    if (m.dtype === 'bf16') return this.rows(part, batch ? 'linearBf16BatchRows' : 'linearBf16Rows', [out, x, W, b, L, m.cols, rows, m.rows], rows, weights);
     return this.rows(part, m.dtype === 'f32' ? 'linearF32Rows' : 'linearF16Rows', [out, x, W, b, L, m.cols, rows], rows, weights);
   }
 
@@ -301,19 +316,19 @@ export class WasmModel implements Model {
     // in_proj as two matmuls over its two row halves, so x and z land contiguous (L, E) each.
     if (s.xz) {
       // q8/q4 with odd E: row E starts mid-pair, so run the whole matrix and split its output.
-      await this.linear(part, s.xz, s.u, w.inProj, w.inProjBias, L, 0, 2 * E, false, batch);
+      await this.linear(part, s.xz, s.u, w.inProj, w.inProjBias, L, { batch });
       k.copyRows(s.x, s.xz, L, E, 2 * E);
       k.copyRows(s.z, s.xz + E * 4, L, E, 2 * E);
     } else {
-      await this.linear(part, s.x, s.u, w.inProj, w.inProjBias, L, 0, E, false, batch);
-      await this.linear(part, s.z, s.u, w.inProj, w.inProjBias, L, E, E, true, batch); // the x of in_proj is already quantized (q8/q4)
+      await this.linear(part, s.x, s.u, w.inProj, w.inProjBias, L, { rows: E, batch });
+      await this.linear(part, s.z, s.u, w.inProj, w.inProjBias, L, { rowStart: E, rows: E, xQuantized: true, batch }); // the x of in_proj is already quantized (q8/q4)
     }
     tr?.(p + 'mixer.in_proj.x', s.x, L, E);
     tr?.(p + 'mixer.in_proj.z', s.z, L, E);
     // The conv (+ silu) and later the scan, split by channel ranges (channels are independent; bounds multiples of 4).
     await this.rows(part, batch ? 'causalConv1dSiluBatchRows' : 'causalConv1dSiluRows', [s.xc, s.x, w.convWeight, w.convBias, conv, L, E, K], E, E * K * L, 4);
     tr?.(p + 'mixer.conv1d.out', s.xc, L, E);
-    await this.linear(part, s.dbc, s.xc, w.xProj, 0, L, 0, w.xProj.rows, false, batch);
+    await this.linear(part, s.dbc, s.xc, w.xProj, 0, L, { batch });
     if (tr) {
       tr(p + 'mixer.x_proj.out', s.dbc, L, W);
       tr(p + 'mixer.x_proj.dt', s.dbc, L, R, W, 0);
@@ -327,13 +342,13 @@ export class WasmModel implements Model {
       tr?.(p + 'mixer.x_proj.C_normed', s.dbc, L, N, W, R + N);
     }
     k.copyRows(s.dtr, s.dbc, L, R, W);
-    await this.linear(part, s.delta, s.dtr, w.dtProj, w.dtProjBias, L, 0, w.dtProj.rows, false, batch);
+    await this.linear(part, s.delta, s.dtr, w.dtProj, w.dtProjBias, L, { batch });
     tr?.(p + 'mixer.dt_proj.out', s.delta, L, E);
     const B = s.dbc + R * 4;
     const C = s.dbc + (R + N) * 4;
     await this.rows(part, batch ? 'selectiveScanBatchRows' : 'selectiveScanRows', [s.y, s.xc, s.delta, w.A, B, C, w.D, s.z, ssm, L, E, N, W], E, E * N * L, 4);
     tr?.(p + 'mixer.gated', s.y, L, E);
-    await this.linear(part, s.o, s.y, w.outProj, w.outProjBias, L, 0, w.outProj.rows, false, batch);
+    await this.linear(part, s.o, s.y, w.outProj, w.outProjBias, L, { batch });
     tr?.(p + 'mixer.out_proj.out', s.o, L, Dm);
     k.residualAdd(s.h, s.o, L * Dm);
     tr?.(p + 'output', s.h, L, Dm);
@@ -452,7 +467,7 @@ export class WasmModel implements Model {
     const hp = this.handOver(cur, this.headPart, S);
     const hs = hp.plan.scratch;
     hp.k.rmsNorm(hs.hf, hs.h, hp.plan.normF, S, Dm, c.normEps);
-    await this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, S, 0, hp.plan.lmHead!.rows, false, true);
+    await this.linear(hp, hs.logits, hs.hf, hp.plan.lmHead!, 0, S, { batch: true });
     out.set(f32(hp.memory, hs.logits, S * V));
     for (const st of states) st.position += 1;
   }
